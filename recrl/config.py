@@ -49,6 +49,22 @@ class SimConfig:
     """Softmax temperature of the logging policy over its (popularity + last-category) score."""
     logging_epsilon: float = 0.05
     """Share of uniform exploration mixed into the logging policy (full support for IPS)."""
+    logging_category_bonus: float = 2.0
+    """Logging score bonus of items in the category of the user's last clicked item."""
+    attraction_bias: float = -4.8
+    """b0 of the attraction sigmoid(b0 + <u, e> + history_weight <h, e> + pop)."""
+    popularity_std: float = 0.7
+    """Standard deviation of the items' popularity offsets (pop in the attraction)."""
+    purchase_bias: float = -1.0
+    """c0 of P(purchase | click) = sigmoid(c0 + c1 <u, e> - c2 price)."""
+    purchase_taste_weight: float = 0.5
+    """c1: how much long-term taste raises the purchase probability after a click."""
+    purchase_price_weight: float = 1.0
+    """c2: how much the item's price level lowers the purchase probability after a click."""
+    session_carryover: float = 0.5
+    """Share of the short-term interest kept from one session to the user's next."""
+    click_continue_boost: float = 0.5
+    """Share of the stop probability removed after a request with a click (clicks lengthen sessions)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,10 @@ class StatesConfig:
     """Days before the test days that form the validation split."""
     test_days: int = 1
     """Last days of the log that form the held-out test split."""
+    memory_limit: str = "4GB"
+    """DuckDB memory cap of the build (it spills to disk beyond it); '' = DuckDB's default (80% of RAM)."""
+    threads: int = 0
+    """DuckDB worker threads of the build; 0 = all cores."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +197,11 @@ class PipelineConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def check_source(self) -> None:
+        """Fail fast, with one line naming it, when the input to ingest does not exist."""
+        if self.source != "simulator" and not Path(self.source).exists():
+            raise FileNotFoundError(f"input logs not found: {self.source}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -1,0 +1,1 @@
+"""Prefect flows and deployments of recrl: thin wrappers around the library's stages."""

@@ -1,0 +1,65 @@
+"""Deployments of the nightly flow: one on a nightly cron schedule, one run by hand with parameters.
+
+    python -m pipelines.deploy [--config data/configs/demo.json] [--cron "0 2 * * *"] [--timezone UTC]
+
+serves both from this process (it needs a Prefect API: ``prefect server start`` elsewhere and
+``PREFECT_API_URL`` pointing at it). Trigger the manual one with parameters:
+
+    prefect deployment run 'recrl-nightly/manual' --param run_id=backfill-2026-11-01 \
+        --param config='{"data_root": "data", "source": "/logs/2026-11-01", "source_format": "otto"}'
+
+Stopping the server does not pause the nightly schedule (``pause_on_shutdown=False``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from pipelines.nightly import nightly
+from recrl.config import PipelineConfig
+
+NIGHTLY_CRON = "0 2 * * *"
+"""02:00 every night, after the day's logs have landed."""
+
+
+def build_deployments(config: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "UTC") -> list[RunnerDeployment]:
+    """The scheduled ``nightly`` deployment and the unscheduled ``manual`` one, sharing default parameters."""
+    parameters = {"config": dataclasses.asdict(config)}
+    scheduled = nightly.to_deployment(
+        name="nightly",
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters=parameters,
+        tags=["recrl", "nightly"],
+        description="Nightly recrl run: ingest, states, actor-critic, off-policy evaluation, report.",
+        enforce_parameter_schema=True,
+    )
+    manual = nightly.to_deployment(
+        name="manual",
+        parameters=parameters,
+        tags=["recrl", "manual"],
+        description="recrl run by hand: pass run_id and config (e.g. another source or settings).",
+        enforce_parameter_schema=True,
+    )
+    return [scheduled, manual]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the nightly and manual recrl deployments.")
+    parser.add_argument("--config", type=Path, help="PipelineConfig JSON used as default parameters")
+    parser.add_argument("--cron", default=NIGHTLY_CRON)
+    parser.add_argument("--timezone", default="UTC")
+    args = parser.parse_args(argv)
+    config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
+    serve(*build_deployments(config, args.cron, args.timezone), pause_on_shutdown=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

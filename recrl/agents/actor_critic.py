@@ -1,0 +1,202 @@
+"""Off-policy actor-critic with inverse-propensity correction, trained on logged transitions.
+
+One readable training module (CleanRL style), wrapped in ``train`` so flows import it.
+
+Per batch of logged decisions (s, a, k, r, s', done, beta) -- a the shown item, k its slot:
+
+    critic    y = r + gamma (1 - done) sum_b pi(b | s') min_i Q'_i(s', b, 0)        (target nets, twin Q)
+              L_Q = sum_i Huber(Q_i(s, a, k), y)
+    actor     w = clip(pi_k(a | s) / beta_k(a | s), w_lo, w_hi)                       (stop-gradient)
+              A = Q(s, a, k) - sum_b pi(b | s) Q(s, b, k)                              (stop-gradient)
+              L_pi = -mean(w A log pi(a | s)) - c_H H(pi(. | s))
+    behaviour L_beta = CE(beta_logits(detached s), a)    (used where no propensity was logged)
+
+pi_k(a | s) is the Plackett-Luce position marginal of the actor's softmax at the logged slot, the same
+event the logged propensity beta_k(a | s) describes, so the ratio compares like with like (a known bug
+in public code compares pi of one action with beta of another). During ``warmup_epochs`` the actor
+uses A = r (importance-weighted REINFORCE on the immediate reward) while the critic settles.
+References: Xin et al., SIGIR 2020 (SQN) and WSDM 2022 (SA2C); Chen et al., WSDM 2019 (top-K
+off-policy correction, learned beta on a detached state).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from recrl.agents.networks import ActorCritic, NetworkShape, plackett_luce_marginal_at
+from recrl.config import AgentConfig, from_dict
+from recrl.policies import StateBatch
+from recrl.states.export import TransitionArrays
+
+CHECKPOINT_FILE = "actor_critic.safetensors"
+CONFIG_FILE = "actor_critic.json"
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    """Mean losses and weight diagnostics of one epoch (training loss never judges a policy)."""
+
+    epoch: int
+    critic_loss: float
+    actor_loss: float
+    behaviour_loss: float
+    mean_weight: float
+    share_clipped: float
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {name!r}")
+    return torch.device(name)
+
+
+def uses_logged_propensity(config: AgentConfig, propensity: np.ndarray) -> bool:
+    """Whether beta comes from the log ('logged', or 'auto' with every propensity present)."""
+    if config.behaviour not in ("auto", "logged", "learned"):
+        raise ValueError(f"behaviour must be 'auto', 'logged' or 'learned', got {config.behaviour!r}")
+    has_all = bool(np.isfinite(propensity).all()) and len(propensity) > 0
+    if config.behaviour == "logged" and not has_all:
+        raise ValueError("behaviour='logged' but some transitions have no logged propensity")
+    return config.behaviour == "logged" or (config.behaviour == "auto" and has_all)
+
+
+def train(
+    transitions: TransitionArrays, shape: NetworkShape, config: AgentConfig
+) -> tuple[ActorCritic, list[EpochLog]]:
+    """Fit the actor-critic on training transitions; returns the model (eval mode) and epoch logs."""
+    if len(transitions) == 0:
+        raise ValueError("no training transitions")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    device = pick_device(config.device)
+    logged_beta = uses_logged_propensity(config, transitions.propensity)
+
+    def tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=device)
+
+    history = tensor(transitions.states.history_items, torch.long)  # (T, N)
+    history_types = tensor(transitions.states.history_types, torch.long)  # (T, N)
+    next_history = tensor(transitions.next_states.history_items, torch.long)
+    next_types = tensor(transitions.next_states.history_types, torch.long)
+    action = tensor(transitions.action, torch.long)  # (T,)
+    position = tensor(np.clip(transitions.position, 0, None), torch.long)  # (T,); sequences use slot 0
+    reward = tensor(transitions.reward, torch.float32)
+    not_done = tensor(~transitions.done, torch.float32)
+    propensity = tensor(np.nan_to_num(transitions.propensity, nan=1.0), torch.float32)
+
+    model = ActorCritic(shape, config).to(device)
+    target = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    n_steps = math.ceil(len(transitions) / config.batch_size)
+    logs: list[EpochLog] = []
+    for epoch in range(config.epochs):
+        model.train()
+        sums = np.zeros(5)
+        for batch in np.array_split(rng.permutation(len(transitions)), n_steps):
+            idx = torch.as_tensor(batch, device=device)
+            rows = torch.arange(len(batch), device=device)
+            a, k, r = action[idx], position[idx], reward[idx]
+            state = model.encode(history[idx], history_types[idx])  # (B, H)
+
+            with torch.no_grad():
+                next_state = target.encode(next_history[idx], next_types[idx])
+                next_pi = torch.softmax(target.actor_logits(next_state), dim=1)  # (B, V)
+                next_q = torch.minimum(target.q_values(next_state, 0), target.q_values(next_state, 1))[:, :, 0]
+                td_target = r + config.gamma * not_done[idx] * (next_pi * next_q).sum(dim=1)  # (B,)
+            q_both = [model.q_values(state, i) for i in (0, 1)]  # 2 x (B, V, K)
+            critic_loss = sum(F.smooth_l1_loss(q[rows, a, k], td_target) for q in q_both)
+
+            behaviour_logits = model.behaviour_logits(state)
+            behaviour_loss = F.cross_entropy(behaviour_logits, a)
+
+            log_pi = torch.log_softmax(model.actor_logits(state), dim=1)  # (B, V)
+            pi = log_pi.exp()
+            with torch.no_grad():
+                pi_at = plackett_luce_marginal_at(pi.double(), a, k).float()
+                if logged_beta:
+                    beta_at = propensity[idx]
+                else:
+                    beta_probs = torch.softmax(behaviour_logits, dim=1).double()
+                    beta_at = plackett_luce_marginal_at(beta_probs, a, k).float()
+                raw_weight = pi_at / beta_at.clamp_min(1e-6)
+                weight = raw_weight.clamp(config.weight_clip_low, config.weight_clip_high)
+                if epoch < config.warmup_epochs:
+                    advantage = r
+                else:
+                    q_slot = torch.minimum(q_both[0], q_both[1])[rows, :, k]  # (B, V)
+                    advantage = q_slot[rows, a] - (pi * q_slot).sum(dim=1)
+            entropy = -(pi * log_pi.masked_fill(pi == 0, 0.0)).sum(dim=1)
+            actor_loss = -(weight * advantage * log_pi[rows, a]).mean() - config.entropy_coef * entropy.mean()
+
+            optimizer.zero_grad(set_to_none=True)
+            (critic_loss + actor_loss + behaviour_loss).backward()
+            optimizer.step()
+            with torch.no_grad():
+                for online, slow in zip(model.parameters(), target.parameters(), strict=True):
+                    slow.lerp_(online, config.target_tau)
+            clipped = ((raw_weight < config.weight_clip_low) | (raw_weight > config.weight_clip_high)).float()
+            sums += [critic_loss.item(), actor_loss.item(), behaviour_loss.item(), weight.mean().item(),
+                     clipped.mean().item()]
+        logs.append(EpochLog(epoch, *(sums / n_steps)))
+    model.eval()
+    return model, logs
+
+
+class ActorCriticPolicy:
+    """The trained actor served as a softmax policy over the vocabulary."""
+
+    def __init__(self, model: ActorCritic, temperature: float = 1.0, name: str = "actor-critic") -> None:
+        self.model = model.eval()
+        self.temperature = temperature
+        self.name = name
+
+    @torch.no_grad()
+    def item_scores(self, states: StateBatch) -> np.ndarray:
+        device = next(self.model.parameters()).device
+        history = torch.as_tensor(states.history_items, dtype=torch.long, device=device)
+        history_types = torch.as_tensor(states.history_types, dtype=torch.long, device=device)
+        logits = self.model.actor_logits(self.model.encode(history, history_types))  # (B, V)
+        return logits.double().cpu().numpy()
+
+
+def save_checkpoint(model: ActorCritic, config: AgentConfig, directory: Path) -> Path:
+    """Weights as safetensors (never pickle) and the config + shape as JSON beside them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(weights, str(directory / CHECKPOINT_FILE))
+    meta = {"agent": dataclasses.asdict(config), "shape": dataclasses.asdict(model.shape)}
+    (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return directory / CHECKPOINT_FILE
+
+
+def load_checkpoint(directory: Path) -> tuple[ActorCritic, AgentConfig]:
+    """Rebuild the model from its JSON config and load the safetensors weights, checking every shape."""
+    directory = Path(directory)
+    for name in (CHECKPOINT_FILE, CONFIG_FILE):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"checkpoint file not found: {directory / name}")
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    config = from_dict(AgentConfig, meta["agent"])
+    model = ActorCritic(NetworkShape(**meta["shape"]), config)
+    weights = load_file(str(directory / CHECKPOINT_FILE))
+    expected = model.state_dict()
+    if set(weights) != set(expected):
+        raise ValueError(f"checkpoint tensors differ from the model: {sorted(set(weights) ^ set(expected))}")
+    for name, tensor in weights.items():
+        if tensor.shape != expected[name].shape:
+            raise ValueError(f"checkpoint tensor {name} has shape {tuple(tensor.shape)}, "
+                             f"model expects {tuple(expected[name].shape)}")
+    model.load_state_dict(weights)
+    return model.eval(), config

@@ -1,0 +1,134 @@
+"""The actor-critic's networks: pure modules (no I/O, no training code).
+
+A user's state is their last N feedback events. ``StateEncoder`` reads them with a Hugging Face
+``BertModel`` built from a ``BertConfig`` in code (nothing is downloaded): item indices are the word
+ids, event types (click / cart / purchase) the token-type ids, and a learned [CLS] token prepended to
+the history carries the state summary. Heads on top:
+
+- actor:     logits over the vocabulary, tied to the item embeddings (score = <s, e_a> + b_a);
+- critic:    twin Q(s, a, k) = q_item(s)[a] + q_position[k] (double Q-learning, Xin et al. 2020);
+- behaviour: beta(a | s) on a *detached* state, for logs without propensities (Chen et al. 2019).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from recrl.config import AgentConfig
+from recrl.policies import N_RESERVED
+from recrl.schema import HISTORY_TYPE_CODE
+
+
+@dataclass(frozen=True)
+class NetworkShape:
+    """What the networks' tensor shapes depend on; saved with every checkpoint."""
+
+    n_items: int
+    """Vocabulary size V (indices 0 = padding and 1 = unknown included)."""
+    history_len: int
+    """N: history events per state."""
+    slate_size: int
+    """K: positions per slate (critic position offsets)."""
+
+
+class StateEncoder(nn.Module):
+    """History (B, N) -> state vector (B, H) with a small BERT."""
+
+    def __init__(self, shape: NetworkShape, config: AgentConfig) -> None:
+        super().__init__()
+        self.cls_index = shape.n_items  # one extra word id after the vocabulary
+        bert_config = BertConfig(
+            vocab_size=shape.n_items + 1,
+            hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_layers,
+            num_attention_heads=config.num_heads,
+            intermediate_size=config.intermediate_size,
+            hidden_dropout_prob=config.dropout,
+            attention_probs_dropout_prob=config.dropout,
+            max_position_embeddings=shape.history_len + 1,
+            type_vocab_size=len(HISTORY_TYPE_CODE) + 1,
+            pad_token_id=0,
+        )
+        self.bert = BertModel(bert_config, add_pooling_layer=False)
+
+    @property
+    def item_embeddings(self) -> torch.Tensor:
+        """(V, H) input embeddings of the vocabulary (without the [CLS] row)."""
+        return self.bert.embeddings.word_embeddings.weight[: self.cls_index]
+
+    def forward(self, history_items: torch.Tensor, history_types: torch.Tensor) -> torch.Tensor:
+        batch_size = history_items.shape[0]
+        cls = torch.full((batch_size, 1), self.cls_index, dtype=torch.long, device=history_items.device)
+        input_ids = torch.cat([cls, history_items], dim=1)  # (B, N+1)
+        token_types = torch.cat([torch.zeros_like(cls), history_types], dim=1)  # (B, N+1)
+        attention_mask = (input_ids != 0).long()  # padding is not attended; [CLS] always is
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_types
+        ).last_hidden_state  # (B, N+1, H)
+        return hidden[:, 0]  # (B, H)
+
+
+class ActorCritic(nn.Module):
+    """Encoder + actor + twin critics + behaviour head."""
+
+    def __init__(self, shape: NetworkShape, config: AgentConfig) -> None:
+        super().__init__()
+        self.shape = shape
+        hidden = config.hidden_size
+        self.encoder = StateEncoder(shape, config)
+        self.actor_proj = nn.Linear(hidden, hidden)
+        self.actor_bias = nn.Parameter(torch.zeros(shape.n_items))
+        self.q_item = nn.ModuleList([nn.Linear(hidden, shape.n_items) for _ in range(2)])
+        self.q_position = nn.Parameter(torch.zeros(2, shape.slate_size))
+        self.behaviour = nn.Linear(hidden, shape.n_items)
+        reserved = torch.zeros(shape.n_items, dtype=torch.bool)
+        reserved[:N_RESERVED] = True
+        self.register_buffer("reserved", reserved, persistent=False)
+
+    def encode(self, history_items: torch.Tensor, history_types: torch.Tensor) -> torch.Tensor:
+        return self.encoder(history_items, history_types)  # (B, H)
+
+    def actor_logits(self, state: torch.Tensor) -> torch.Tensor:
+        logits = self.actor_proj(state) @ self.encoder.item_embeddings.T + self.actor_bias  # (B, V)
+        return logits.masked_fill(self.reserved, float("-inf"))
+
+    def q_values(self, state: torch.Tensor, which: int) -> torch.Tensor:
+        """(B, V, K) Q(s, a, k) of critic ``which`` (0 or 1)."""
+        q_item = self.q_item[which](state)  # (B, V)
+        return q_item[:, :, None] + self.q_position[which][None, None, :]
+
+    def behaviour_logits(self, state: torch.Tensor) -> torch.Tensor:
+        """(B, V) logits of beta(a | s); the state is detached so beta does not shape the encoder."""
+        logits = self.behaviour(state.detach())
+        return logits.masked_fill(self.reserved, float("-inf"))
+
+
+def plackett_luce_marginal_at(probs: torch.Tensor, action: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """(B,) P(action at position) under a Plackett-Luce slate from ``probs`` (B, V); position in 0..2.
+
+    Same formulas as ``recrl.policies.plackett_luce_marginals`` (see there), in torch, evaluated only at
+    the logged (action, position) so the importance ratio pi/beta compares the same event as the
+    logged propensity.
+    """
+    rows = torch.arange(probs.shape[0], device=probs.device)
+    p_a = probs[rows, action]  # (B,)
+    a = probs / (1.0 - probs).clamp_min(1e-12)  # (B, V)
+    second = p_a * (a.sum(dim=1) - a[rows, action])
+    # third slot: p_a * sum_{j != a} a_j * sum_{l not in {a, j}} M[j, l],  M[j, l] = p_l / (1 - p_j - p_l);
+    # the inner sum is the full row sum minus the l = j and l = a terms, so no (B, V, V) mask is built,
+    # and the O(V^2) work is done only for the rows logged at the third slot.
+    third = torch.zeros_like(p_a)
+    at_third = (position == 2).nonzero(as_tuple=True)[0]
+    if len(at_third):
+        p, pa, act = probs[at_third], p_a[at_third], action[at_third]
+        sub_rows = torch.arange(len(at_third), device=probs.device)
+        row_sum = (p[:, None, :] / (1.0 - p[:, :, None] - p[:, None, :]).clamp_min(1e-12)).sum(dim=2)  # (b, V)
+        diagonal = p / (1.0 - 2.0 * p).clamp_min(1e-12)  # (b, V): M[j, j]
+        column_a = pa[:, None] / (1.0 - p - pa[:, None]).clamp_min(1e-12)  # (b, V): M[j, a]
+        inner = a[at_third] * (row_sum - diagonal - column_a)  # (b, V)
+        third[at_third] = pa * (inner.sum(dim=1) - inner[sub_rows, act])
+    return torch.where(position == 0, p_a, torch.where(position == 1, second, third))

@@ -1,0 +1,7 @@
+"""Ingest: raw logs in several formats -> validated, partitioned Parquet lake (see ``docs/ingest.md``)."""
+
+from recrl.ingest.formats import FORMATS
+from recrl.ingest.reasons import REASONS
+from recrl.ingest.run import FileReconciliation, IngestReport, ingest
+
+__all__ = ["FORMATS", "REASONS", "FileReconciliation", "IngestReport", "ingest"]

@@ -1,0 +1,110 @@
+"""Read a text log as blocks of exact lines, so every record keeps its original text and line number.
+
+Files are read in byte blocks cut at the last newline, so memory holds one block whatever the file
+size. Each block becomes a polars frame ``(_line, _raw, _bad_encoding)``: ``_line`` is the 1-based
+physical line number, ``_raw`` the line without its line ending (``\\n`` or ``\\r\\n``), and
+``_bad_encoding`` marks lines that are not valid UTF-8 (their text is decoded with U+FFFD
+replacements so they can still be quarantined). Blank lines are not records and are skipped; line
+numbers still count them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+DEFAULT_BLOCK_BYTES = 32 << 20
+"""Bytes read per block: bounds memory, large enough that per-block overhead is negligible."""
+
+LINE_SCHEMA = {"_line": pl.Int64, "_raw": pl.String, "_bad_encoding": pl.Boolean}
+
+
+class LineReader:
+    """Iterate over a text file as frames of lines (re-iterable: each pass reads the file again)."""
+
+    def __init__(self, path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
+        if block_bytes < 1:
+            raise ValueError(f"block_bytes must be >= 1, got {block_bytes}")
+        self.path = path
+        self.block_bytes = block_bytes
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        for block, first_line in self.blocks():
+            frame = block_to_frame(block, first_line, first=first_line == 1)
+            if frame.height:
+                yield frame
+
+    def blocks(self) -> Iterator[tuple[bytes, int]]:
+        """(bytes, line number of its first line): blocks of whole lines, the last one maybe unterminated."""
+        next_line = 1
+        carry = b""
+        with open(self.path, "rb") as handle:
+            while True:
+                chunk = handle.read(self.block_bytes)
+                data = carry + chunk
+                if chunk:
+                    cut = data.rfind(b"\n")
+                    if cut < 0:
+                        # One line longer than a block: keep reading until it ends.
+                        carry = data
+                        continue
+                    block, carry = data[: cut + 1], data[cut + 1 :]
+                else:
+                    block, carry = data, b""
+                if block:
+                    yield block, next_line
+                    next_line += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                if not chunk:
+                    break
+
+
+def block_to_frame(block: bytes, first_line: int, first: bool) -> pl.DataFrame:
+    """Lines of one block (ends at a newline or at end of file) as ``LINE_SCHEMA``."""
+    try:
+        lines = block.decode("utf-8").split("\n")
+        bad = None
+    except UnicodeDecodeError:
+        lines, bad = _decode_per_line(block)
+    if block.endswith(b"\n"):
+        lines.pop()
+        if bad is not None:
+            bad.pop()
+    if first and lines and lines[0].startswith("\ufeff"):
+        lines[0] = lines[0][1:]
+    raw = pl.Series("_raw", lines, dtype=pl.String).str.strip_suffix("\r")
+    frame = pl.DataFrame(
+        {
+            "_line": pl.int_range(first_line, first_line + len(lines), dtype=pl.Int64, eager=True),
+            "_raw": raw,
+            "_bad_encoding": pl.Series(bad, dtype=pl.Boolean) if bad is not None else pl.repeat(
+                False, len(lines), dtype=pl.Boolean, eager=True
+            ),
+        }
+    )
+    return frame.filter(pl.col("_raw") != "")
+
+
+def _decode_per_line(block: bytes) -> tuple[list[str], list[bool]]:
+    """Slow path for a block with invalid UTF-8: find which lines are bad, keep the rest exact."""
+    lines: list[str] = []
+    bad: list[bool] = []
+    for raw_line in block.split(b"\n"):
+        try:
+            lines.append(raw_line.decode("utf-8"))
+            bad.append(False)
+        except UnicodeDecodeError:
+            lines.append(raw_line.decode("utf-8", errors="replace"))
+            bad.append(True)
+    return lines, bad
+
+
+def file_sha256(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> str:
+    """SHA-256 of a file's bytes: names its content (the default batch id derives from it)."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block_bytes):
+            hasher.update(chunk)
+    return hasher.hexdigest()

@@ -1,0 +1,240 @@
+"""Write one ingest batch into the lake: stage aside, drop duplicates, publish by rename.
+
+Stage 1 (streaming): each validated block is appended to a private staging folder
+``{lake}/_staging/{run_id}/`` as small Arrow IPC files, already split by partition. Nothing there is
+visible to readers, who glob ``{lake}/events/**/*.parquet``.
+
+Stage 2 (one partition at a time, so memory holds one ``(date, shard)`` partition, not the input):
+rows equal in every canonical column to an earlier row of the batch, or to a row already in the lake
+partition, are duplicates and are dropped (and counted against the file they came from). The rest
+is sorted by every column, so the same content always gives the same file, and written to staging.
+
+Publish: every prepared file is moved into place with ``os.replace`` (atomic on one filesystem), then
+the staging folder is removed. A crash before publishing leaves the lake untouched; a crash during
+the moves leaves whole files only, and a rerun finds the published rows as duplicates and moves the
+rest, ending with the rows of a clean run. The lake has one writer at a time (the nightly flow).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from recrl.ingest.keys import user_shards
+from recrl.lake import DataLayout
+from recrl.schema import CANONICAL_COLUMNS
+
+STAGING_DIR = "_staging"
+QUARANTINE_KEY = ("source_name", "line_number", "record_index", "raw", "reason_code")
+"""Columns that identify a quarantined record: the same rejected record from the same file name."""
+QUARANTINE_COLUMNS = ("raw", "source_file", "line_number", "record_index", "reason_code", "reason")
+
+
+@dataclass
+class PublishResult:
+    """What stage 2 did: duplicates per file index and the lake files it published."""
+
+    duplicate_events: Counter = field(default_factory=Counter)
+    duplicate_quarantine: Counter = field(default_factory=Counter)
+    partitions: list[str] = field(default_factory=list)
+
+
+class BatchWriter:
+    """Stages one run's rows, then publishes them under ``batch_id`` (see the module docstring)."""
+
+    def __init__(self, layout: DataLayout, run_id: str, n_shards: int) -> None:
+        self.layout = layout
+        self.n_shards = n_shards
+        self.staging = layout.lake / STAGING_DIR / run_id
+        self._chunk = 0
+
+    def clear_stale_staging(self) -> None:
+        """Remove staging folders that crashed runs left behind (invisible to readers, but disk)."""
+        root = self.layout.lake / STAGING_DIR
+        if root.is_dir():
+            for stale in root.iterdir():
+                if stale != self.staging:
+                    shutil.rmtree(stale, ignore_errors=True)
+
+    def _next_name(self) -> str:
+        self._chunk += 1
+        return f"chunk-{self._chunk:08d}.arrow"
+
+    def stage_events(self, accepted: pl.DataFrame, file_index: int) -> None:
+        """Stage accepted rows (``_line, _sub`` + canonical columns) split by date and user shard."""
+        if accepted.height == 0:
+            return
+        frame = accepted.with_columns(
+            _file=pl.lit(file_index, dtype=pl.Int32),
+            _date=pl.col("ts").dt.date().cast(pl.String),
+            _shard=user_shards(accepted["user_id"], self.n_shards),
+        )
+        for (date, shard), part in frame.partition_by("_date", "_shard", as_dict=True).items():
+            folder = self.staging / "events" / f"date={date}" / f"shard={shard:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            part.drop("_date", "_shard").write_ipc(folder / self._next_name())
+
+    def stage_quarantine(self, rejected: pl.DataFrame, file_index: int, source_file: str) -> None:
+        """Stage rejected rows (``_line, _sub, _raw, reason_code, reason, _date``) by event date."""
+        if rejected.height == 0:
+            return
+        frame = rejected.select(
+            _file=pl.lit(file_index, dtype=pl.Int32),
+            raw=pl.col("_raw"),
+            source_file=pl.lit(source_file),
+            line_number=pl.col("_line"),
+            record_index=pl.col("_sub"),
+            reason_code=pl.col("reason_code"),
+            reason=pl.col("reason"),
+            _date=pl.col("_date"),
+        )
+        for (date,), part in frame.partition_by("_date", as_dict=True).items():
+            folder = self.staging / "quarantine" / f"date={date}"
+            folder.mkdir(parents=True, exist_ok=True)
+            part.drop("_date").write_ipc(folder / self._next_name())
+
+    def stage_items(self, items: pl.DataFrame, fmt: str) -> None:
+        """Stage item attributes seen in the input (``ITEM_SCHEMA`` columns first)."""
+        if items.height == 0:
+            return
+        folder = self.staging / "items" / f"format={fmt}"
+        folder.mkdir(parents=True, exist_ok=True)
+        items.write_ipc(folder / self._next_name())
+
+    def publish(self, batch_id: str) -> PublishResult:
+        """Deduplicate each staged partition against the batch and the lake, then move files into place."""
+        result = PublishResult()
+        moves: list[tuple[Path, Path]] = []
+        ready = self.staging / "ready"
+        for staged in sorted((self.staging / "events").glob("date=*/shard=*")):
+            relative = staged.relative_to(self.staging / "events")
+            final_dir = self.layout.events / relative
+            fresh, duplicates = _new_rows(_read_staged(staged), final_dir, list(CANONICAL_COLUMNS), order=["_file", "_line", "_sub"])
+            result.duplicate_events.update(duplicates)
+            if fresh.height:
+                moves.append(_prepare(fresh.drop("_file", "_line", "_sub"), batch_id, final_dir, ready / "events" / relative))
+                result.partitions.append(str(relative))
+        for staged in sorted((self.staging / "quarantine").glob("date=*")):
+            relative = staged.relative_to(self.staging / "quarantine")
+            final_dir = self.layout.quarantine / relative
+            rows = _read_staged(staged).with_columns(source_name=pl.col("source_file").str.split("/").list.last())
+            fresh, duplicates = _new_rows(rows, final_dir, list(QUARANTINE_KEY), order=["_file", "line_number", "record_index"])
+            result.duplicate_quarantine.update(duplicates)
+            if fresh.height:
+                fresh = fresh.select(*QUARANTINE_COLUMNS)
+                moves.append(_prepare(fresh, batch_id, final_dir, ready / "quarantine" / relative))
+        for staged in sorted((self.staging / "items").glob("format=*")):
+            relative = staged.relative_to(self.staging / "items")
+            final_dir = self.layout.items / relative
+            rows = _read_staged(staged).with_row_index("_order")
+            key = [name for name in rows.columns if name != "_order"]
+            fresh, _ = _new_rows(rows.with_columns(_file=pl.lit(0, dtype=pl.Int32)), final_dir, key, order=["_order"])
+            if fresh.height:
+                moves.append(_prepare(fresh.drop("_order", "_file"), batch_id, final_dir, ready / "items" / relative))
+        for source, target in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        if not any(self.staging.parent.iterdir()):
+            self.staging.parent.rmdir()
+        return result
+
+
+def _read_staged(folder: Path) -> pl.DataFrame:
+    return pl.concat([pl.read_ipc(path) for path in sorted(folder.glob("*.arrow"))], how="vertical_relaxed")
+
+
+def _read_published(folder: Path, columns: list[str]) -> pl.DataFrame | None:
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return None
+    return pl.concat([pl.read_parquet(path, columns=columns) for path in files], how="vertical_relaxed")
+
+
+def _first_distinct(rows: pl.DataFrame, key: list[str]) -> pl.Series:
+    """(rows,) True where a row's ``key`` did not occur in an earlier row (nulls equal).
+
+    Rows are compared by a 64-bit hash of their key first; only rows whose hash repeats (the real
+    duplicates, plus rare collisions) are compared exactly.
+    """
+    keys = rows.select(key)
+    maybe_repeated = keys.hash_rows().is_duplicated()  # (rows,)
+    if not maybe_repeated.any():
+        return pl.repeat(True, rows.height, dtype=pl.Boolean, eager=True)
+    candidates = maybe_repeated.arg_true()
+    exact = keys[candidates].select(pl.struct(key).is_first_distinct()).to_series()
+    return maybe_repeated.not_().scatter(candidates, exact)
+
+
+def _count_by_file(rows: pl.DataFrame) -> Counter:
+    counts = rows.group_by("_file").len()
+    return Counter(dict(zip(counts["_file"].to_list(), counts["len"].to_list(), strict=True)))
+
+
+def _new_rows(
+    rows: pl.DataFrame, final_dir: Path, key: list[str], order: list[str]
+) -> tuple[pl.DataFrame, Counter]:
+    """Rows whose ``key`` is new to the batch (first in ``order`` wins) and to ``final_dir``.
+
+    Returns the fresh rows and the number of duplicates per ``_file``.
+    """
+    rows = rows.sort(order)
+    first = rows.filter(_first_distinct(rows, key))
+    published_key = [name for name in key if name != "source_name"]
+    if "source_name" in key:
+        published_key.append("source_file")
+    published = _read_published(final_dir, published_key)
+    if published is not None:
+        if "source_name" in key:
+            published = published.with_columns(source_name=pl.col("source_file").str.split("/").list.last())
+        fresh = first.join(published.select(key).unique(), on=key, how="anti", nulls_equal=True)
+    else:
+        fresh = first
+    if fresh.height == rows.height:
+        return fresh, Counter()
+    counts = _count_by_file(rows)
+    counts.subtract(_count_by_file(fresh))
+    return fresh, +counts
+
+
+def _canonical_order(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` sorted by every column (nulls last): the same content always gives the same order.
+
+    A full multi-column sort is costly, so rows are sorted by their first column (``ts`` for events)
+    and only runs of rows tied on it are sorted by all columns, in place: the same result.
+    """
+    first = rows.columns[0]
+    rows = rows.sort(first, nulls_last=True)
+    lead = rows[first]
+    # Nulls compare as null, not equal: fill, then count every null lead as tied with the others.
+    tied = ((lead == lead.shift(1)) | (lead == lead.shift(-1))).fill_null(False) | lead.is_null()  # (rows,)
+    if not tied.any():
+        return rows
+    positions = tied.arg_true()
+    resolved = rows[positions].sort(rows.columns, nulls_last=True)
+    untied = rows.filter(~tied).with_columns(_at=(~tied).arg_true())
+    return (
+        pl.concat([untied, resolved.with_columns(_at=positions)], how="vertical")
+        .sort("_at")
+        .drop("_at")
+    )
+
+
+def _prepare(rows: pl.DataFrame, batch_id: str, final_dir: Path, ready_dir: Path) -> tuple[Path, Path]:
+    """Write ``rows`` (merged with this batch's published file, if any) aside; return (aside, final)."""
+    name = f"part-{batch_id}.parquet"
+    rows = rows.with_columns(ingest_batch_id=pl.lit(batch_id))
+    existing = final_dir / name
+    if existing.is_file():
+        # Same batch id, new rows (a rerun that finished part of the work): the file grows, atomically.
+        rows = pl.concat([pl.read_parquet(existing), rows], how="vertical_relaxed")
+    rows = _canonical_order(rows)
+    ready_dir.mkdir(parents=True, exist_ok=True)
+    aside = ready_dir / name
+    rows.lazy().sink_parquet(aside, compression="zstd", statistics=True)
+    return aside, existing

@@ -1,0 +1,322 @@
+"""Write the simulator's logs (canonical CSV, one file per day) and its hidden ground truth.
+
+Each day every user is active with probability ``daily_active_rate`` and then has one session at a
+random time of day. Sessions of a day run in lockstep (one request per live session per step), which
+keeps the per-request work vectorised; sessions are independent, so this is the same distribution as
+running them one by one. Per request the logging policy draws a slate, users respond through
+``recrl.simulate.dynamics``, and the writer records:
+
+* ``raw_dir/events-YYYY-MM-DD.csv``: impressions (with the exact Plackett-Luce propensity), and the
+  clicks and purchases they earned under the same request_id, item_id and position;
+* ``raw_dir/items.csv``: item_id, title, category;
+* ``truth_dir/decisions.parquet``: per (request, position) the exact expected reward of the logging
+  policy at that slot, sum_a beta(a | x, k) R(x, a, k), and the oracle's R(x, a*_k, k);
+* ``truth_dir/requests.parquet``: per request the hidden short-term interest h (``h_0..h_{d-1}``),
+  from which ``Simulator.expected_rewards`` recomputes R for any policy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from recrl.config import SimConfig
+from recrl.schema import CANONICAL_COLUMNS, EVENT_TYPES
+from recrl.simulate import dynamics
+from recrl.simulate.logging_policy import LOGGING_POLICY_ID, NO_CATEGORY, LoggingPolicy, sample_slates
+from recrl.simulate.world import World, build_world
+
+SECOND_US = 1_000_000
+DAY_US = 86_400 * SECOND_US
+SESSION_START_WINDOW_S = 20 * 3600
+"""Sessions start in the first 20 hours of their day."""
+DAY_END_MARGIN_S = 60
+"""A session whose next request would come later than this before midnight ends, so every event of
+a day (feedback comes at most ~35 s after its request) lands in that day's file."""
+REQUEST_GAP_S = (20.0, 120.0)
+CLICK_DELAY_S = (1.0, 5.0)
+"""Delay of each click after the previous one (clicks happen in position order)."""
+PURCHASE_DELAY_S = (5.0, 15.0)
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
+REQUEST_ID_WIDTH = 9
+SESSION_ID_WIDTH = 8
+EVENT_CODE = {name: code for code, name in enumerate(EVENT_TYPES)}
+
+
+@dataclass
+class _Records:
+    """Columns collected over one day, as lists of numpy chunks (one per lockstep step)."""
+
+    events: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {
+            k: [] for k in ("ts", "user", "session", "item", "type", "position", "request", "propensity")
+        }
+    )
+    requests: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {k: [] for k in ("request", "user", "ts", "h")}
+    )
+    decisions: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {
+            k: [] for k in ("request", "user", "position", "logging_value", "oracle_value")
+        }
+    )
+
+    def add_events(self, mask: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+        """Append the rows of (B, K) ``columns`` where ``mask`` (B, K) holds."""
+        for name, values in columns.items():
+            self.events[name].append(np.broadcast_to(values, mask.shape)[mask])
+
+
+def _day_start_us(start_date: str) -> int:
+    try:
+        day = dt.date.fromisoformat(start_date)
+    except ValueError as error:
+        raise ValueError(
+            f"SimConfig.start_date must be an ISO date (YYYY-MM-DD), got {start_date!r}"
+        ) from error
+    epoch = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+    return int(epoch) * SECOND_US
+
+
+def _simulate_day(
+    world: World,
+    policy: LoggingPolicy,
+    rng: np.random.Generator,
+    day_start_us: int,
+    state: dict[str, np.ndarray],
+    counters: dict[str, int],
+    reward_click: float,
+    reward_purchase: float,
+) -> _Records:
+    """Run every session of one day; ``state`` (h, last_category per user) and ``counters`` carry over."""
+    cfg = world.config
+    bias = np.asarray(cfg.position_bias, dtype=np.float64)  # (K,)
+    positions = np.arange(cfg.slate_size)[None, :]  # (1, K)
+    records = _Records()
+
+    users = np.flatnonzero(rng.random(world.n_users) < cfg.daily_active_rate)  # (S,)
+    state["interest"][users] *= cfg.session_carryover  # short-term interest fades between sessions
+    sessions = counters["session"] + np.arange(len(users))
+    counters["session"] += len(users)
+    next_ts = day_start_us + (rng.random(len(users)) * SESSION_START_WINDOW_S * SECOND_US).astype(np.int64)
+    alive = np.ones(len(users), dtype=bool)
+
+    while alive.any():
+        u, session, ts = users[alive], sessions[alive], next_ts[alive]  # (B,)
+        n = len(u)
+        rows = np.arange(n)[:, None]
+        request = counters["request"] + np.arange(n)
+        counters["request"] += n
+        context = state["last_category"][u]
+        interest = state["interest"][u]  # (B, d) h at request time, before the slate's clicks
+
+        slates = sample_slates(rng, policy.probs(context), cfg.slate_size)  # (B, K)
+        marginals = policy.position_marginals(context)  # (B, n_items, K)
+        propensity = marginals[rows, slates, positions]  # (B, K)
+        q = dynamics.slot_value(world, u, interest, reward_click, reward_purchase)  # (B, n_items)
+        logging_value = bias[None, :] * np.einsum("bak,ba->bk", marginals, q)  # (B, K)
+        oracle_value = bias[None, :] * np.take_along_axis(
+            q, dynamics.oracle_slates(q, cfg.slate_size), axis=1
+        )
+
+        clicks, purchases = dynamics.respond(world, rng, u, interest, slates)  # (B, K)
+        click_ts = ts[:, None] + (
+            np.cumsum(rng.uniform(*CLICK_DELAY_S, size=slates.shape), axis=1) * SECOND_US
+        ).astype(np.int64)
+        purchase_ts = click_ts + (rng.uniform(*PURCHASE_DELAY_S, size=slates.shape) * SECOND_US).astype(
+            np.int64
+        )
+
+        common = {
+            "user": u[:, None],
+            "session": session[:, None],
+            "item": slates,
+            "position": positions,
+            "request": request[:, None],
+        }
+        shown = np.ones(slates.shape, dtype=bool)
+        records.add_events(
+            shown, {**common, "ts": ts[:, None], "type": EVENT_CODE["impression"], "propensity": propensity}
+        )
+        records.add_events(
+            clicks, {**common, "ts": click_ts, "type": EVENT_CODE["click"], "propensity": np.nan}
+        )
+        records.add_events(
+            purchases, {**common, "ts": purchase_ts, "type": EVENT_CODE["purchase"], "propensity": np.nan}
+        )
+        records.requests["request"].append(request)
+        records.requests["user"].append(u)
+        records.requests["ts"].append(ts)
+        records.requests["h"].append(interest)
+        for name, values in (
+            ("request", request[:, None]),
+            ("user", u[:, None]),
+            ("position", positions),
+            ("logging_value", logging_value),
+            ("oracle_value", oracle_value),
+        ):
+            records.decisions[name].append(np.broadcast_to(values, slates.shape).ravel())
+
+        state["interest"][u] = dynamics.update_interest(world, interest, slates, clicks)
+        for k in range(cfg.slate_size):  # the newest click (highest clicked position) sets the category
+            clicked = clicks[:, k]
+            state["last_category"][u[clicked]] = world.item_category[slates[clicked, k]]
+
+        last_click = click_ts.max(axis=1, where=clicks, initial=0)
+        last_event = np.maximum(
+            ts, np.maximum(last_click, purchase_ts.max(axis=1, where=purchases, initial=0))
+        )
+        gap = (rng.uniform(*REQUEST_GAP_S, size=n) * SECOND_US).astype(np.int64)
+        next_ts[alive] = np.maximum(ts + gap, last_event + SECOND_US)
+        keep = rng.random(n) < dynamics.continue_probability(world, clicks.any(axis=1))
+        keep &= next_ts[alive] < day_start_us + DAY_US - DAY_END_MARGIN_S * SECOND_US
+        alive[np.flatnonzero(alive)[~keep]] = False
+    return records
+
+
+def _id_expr(column: str, prefix: str, width: int) -> pl.Expr:
+    """``prefix`` + zero-padded integer ``column``: sortable, deterministic ids."""
+    return pl.concat_str([pl.lit(prefix), pl.col(column).cast(pl.String).str.zfill(width)])
+
+
+def _events_frame(world: World, records: _Records) -> pl.DataFrame:
+    """Canonical events of one day in ``CANONICAL_COLUMNS`` order, by time (ties: request, type, position)."""
+    cols = {name: np.concatenate(chunks) for name, chunks in records.events.items()}
+    order = np.lexsort((cols["position"], cols["type"], cols["request"], cols["ts"]))
+    cols = {name: values[order] for name, values in cols.items()}
+    is_impression = cols["type"] == EVENT_CODE["impression"]
+    frame = pl.DataFrame(
+        {
+            "ts": cols["ts"],
+            "user_id": np.asarray(world.user_ids, dtype=object)[cols["user"]],
+            "session": cols["session"],
+            "item_id": np.asarray(world.item_ids, dtype=object)[cols["item"]],
+            "event_type": np.asarray(EVENT_TYPES, dtype=object)[cols["type"]],
+            "position": pl.Series(cols["position"], dtype=pl.Int16),
+            "request": cols["request"],
+            "propensity": pl.Series(cols["propensity"]).fill_nan(None),
+            "is_impression": is_impression,
+        },
+        schema_overrides={"user_id": pl.String, "item_id": pl.String, "event_type": pl.String},
+    )
+    return frame.select(
+        pl.from_epoch("ts", time_unit="us").dt.strftime(TS_FORMAT).alias("ts"),
+        "user_id",
+        _id_expr("session", "s", SESSION_ID_WIDTH).alias("session_id"),
+        "item_id",
+        "event_type",
+        "position",
+        _id_expr("request", "r", REQUEST_ID_WIDTH).alias("request_id"),
+        "propensity",
+        pl.when("is_impression").then(pl.lit(LOGGING_POLICY_ID)).alias("policy_id"),
+    ).select(CANONICAL_COLUMNS)
+
+
+def _truth_frames(world: World, records: _Records) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(decisions, requests) ground-truth frames of one day; see the module docstring."""
+    user_ids = np.asarray(world.user_ids, dtype=object)
+    dec = {name: np.concatenate(chunks) for name, chunks in records.decisions.items()}
+    decisions = pl.DataFrame(
+        {
+            "request": dec["request"],
+            "user_id": pl.Series(user_ids[dec["user"]], dtype=pl.String),
+            "position": pl.Series(dec["position"], dtype=pl.Int16),
+            "logging_value": dec["logging_value"].astype(np.float64),
+            "oracle_value": dec["oracle_value"].astype(np.float64),
+        }
+    ).select(
+        _id_expr("request", "r", REQUEST_ID_WIDTH).alias("request_id"),
+        "user_id",
+        "position",
+        "logging_value",
+        "oracle_value",
+    )
+    req = {name: np.concatenate(chunks) for name, chunks in records.requests.items()}
+    interest = req["h"]  # (R, d)
+    requests = pl.DataFrame(
+        {
+            "request": req["request"],
+            "user_id": pl.Series(user_ids[req["user"]], dtype=pl.String),
+            "ts": pl.Series(req["ts"]).cast(pl.Datetime("us", "UTC")),
+            **{f"h_{j}": interest[:, j].astype(np.float64) for j in range(interest.shape[1])},
+        }
+    ).select(_id_expr("request", "r", REQUEST_ID_WIDTH).alias("request_id"), pl.exclude("request"))
+    return decisions, requests
+
+
+def _checked_dir(path: Path, argument: str) -> Path:
+    """Create ``path`` if missing; refuse an existing non-directory so nothing is overwritten."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{argument} is not a directory: {path}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write through a temporary sibling and rename, so a failed run never leaves a half file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_logs(
+    config: SimConfig,
+    raw_dir: Path,
+    truth_dir: Path,
+    reward_click: float = 0.2,
+    reward_purchase: float = 1.0,
+) -> list[Path]:
+    """Simulate ``config.n_days`` days and write raw logs and ground truth; deterministic in the seed.
+
+    Parameters
+    ----------
+    config : the world and the logging policy; the same config writes byte-identical files.
+    raw_dir : receives ``events-YYYY-MM-DD.csv`` (canonical columns, ISO-8601 UTC ts) and ``items.csv``.
+    truth_dir : receives ``decisions.parquet`` and ``requests.parquet``.
+    reward_click, reward_purchase : weights of the expected reward R stored in ``decisions.parquet``.
+
+    Returns
+    -------
+    The event files written, in date order (``items.csv`` and the truth files have fixed names).
+    """
+    if reward_click < 0 or reward_purchase < 0:
+        raise ValueError(f"reward weights must be >= 0, got click={reward_click}, purchase={reward_purchase}")
+    world = build_world(config)
+    start_us = _day_start_us(config.start_date)
+    raw_dir = _checked_dir(raw_dir, "raw_dir")
+    truth_dir = _checked_dir(truth_dir, "truth_dir")
+    policy = LoggingPolicy(world)
+    rng = np.random.default_rng([config.seed, 1])
+    state = {
+        "interest": np.zeros((world.n_users, config.latent_dim)),  # (n_users, d) h
+        "last_category": np.full(world.n_users, NO_CATEGORY, dtype=np.int64),
+    }
+    counters = {"session": 0, "request": 0}
+    written: list[Path] = []
+    decision_parts, request_parts = [], []
+    for day in range(config.n_days):
+        day_start = start_us + day * DAY_US
+        records = _simulate_day(world, policy, rng, day_start, state, counters, reward_click, reward_purchase)
+        if not records.requests["request"]:
+            continue
+        events = _events_frame(world, records)
+        path = raw_dir / f"events-{dt.datetime.fromtimestamp(day_start // SECOND_US, dt.UTC):%Y-%m-%d}.csv"
+        _write_atomic(path, events.write_csv)
+        written.append(path)
+        decisions, requests = _truth_frames(world, records)
+        decision_parts.append(decisions)
+        request_parts.append(requests)
+
+    items = world.items_table()
+    items_frame = pl.DataFrame({name: items.column(name).to_pylist() for name in items.column_names})
+    _write_atomic(raw_dir / "items.csv", items_frame.write_csv)
+    if decision_parts:
+        _write_atomic(truth_dir / "decisions.parquet", pl.concat(decision_parts).write_parquet)
+        _write_atomic(truth_dir / "requests.parquet", pl.concat(request_parts).write_parquet)
+    return written

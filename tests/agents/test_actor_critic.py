@@ -1,0 +1,104 @@
+"""The off-policy actor-critic: importance ratios, learning direction, checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from recrl.agents.actor_critic import (
+    CONFIG_FILE,
+    ActorCriticPolicy,
+    load_checkpoint,
+    train,
+    uses_logged_propensity,
+)
+from recrl.agents.fit import TRAINING_LOG_FILE, fit_actor_critic
+from recrl.agents.networks import NetworkShape, plackett_luce_marginal_at
+from recrl.config import AgentConfig
+from recrl.policies import StateBatch, plackett_luce_marginals, softmax_probs
+from recrl.states import load_transitions, to_arrays
+from recrl.states.export import TransitionArrays
+
+SMALL_AGENT = AgentConfig(hidden_size=32, intermediate_size=64, epochs=3, warmup_epochs=3, batch_size=128, lr=5e-3)
+
+
+def test_torch_marginal_at_logged_slot_equals_numpy_marginals() -> None:
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.full(12, 0.5), size=64)
+    action = rng.integers(0, 12, 64)
+    position = rng.integers(0, 3, 64)
+    expected = plackett_luce_marginals(probs, 3)[np.arange(64), action, position]
+    got = plackett_luce_marginal_at(torch.tensor(probs), torch.tensor(action), torch.tensor(position))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-14)
+
+
+def bandit_transitions(n: int, n_items: int, good_item: int, seed: int) -> TransitionArrays:
+    """A uniform logger over items 2..V-1 at slot 0; only ``good_item`` earns reward."""
+    rng = np.random.default_rng(seed)
+    history = rng.integers(2, n_items, (n, 10))
+    types = np.ones((n, 10), dtype=np.int64)
+    states = StateBatch(history, types, np.array(["u"] * n, dtype=object))
+    action = rng.integers(2, n_items, n)
+    reward = (action == good_item).astype(np.float64)
+    return TransitionArrays(
+        states=states, next_states=states, action=action, position=np.zeros(n, dtype=np.int64),
+        click=reward.astype(np.int8), cart=np.zeros(n, np.int8), purchase=np.zeros(n, np.int8), reward=reward,
+        propensity=np.full(n, 1.0 / (n_items - 2)), done=np.ones(n, bool),
+        request_id=np.array([f"r{i}" for i in range(n)], dtype=object),
+        decision_id=np.array([f"d{i}" for i in range(n)], dtype=object),
+        ts=np.zeros(n, dtype="datetime64[us]"), kind=np.array(["bandit"] * n, dtype=object),
+    )
+
+
+@pytest.mark.parametrize("behaviour", ["logged", "learned"])
+def test_actor_learns_the_rewarded_item_from_uniform_logs(behaviour: str) -> None:
+    n_items, good = 22, 7
+    data = bandit_transitions(4000, n_items, good, seed=1)
+    config = dataclasses.replace(SMALL_AGENT, behaviour=behaviour)
+    model, logs = train(data, NetworkShape(n_items, 10, 1), config)
+    probs = softmax_probs(ActorCriticPolicy(model).item_scores(data.states.take(slice(0, 500))), 1.0)
+    assert np.mean(probs.argmax(axis=1) == good) > 0.9
+    assert probs[:, good].mean() > 5.0 / (n_items - 2)  # far above the uniform logger's share
+    assert all(np.isfinite([e.critic_loss, e.actor_loss, e.behaviour_loss]).all() for e in logs)
+
+
+def test_behaviour_source_rules() -> None:
+    with_nan = np.array([0.5, np.nan])
+    assert uses_logged_propensity(AgentConfig(behaviour="auto"), np.array([0.5, 0.2]))
+    assert not uses_logged_propensity(AgentConfig(behaviour="auto"), with_nan)
+    assert not uses_logged_propensity(AgentConfig(behaviour="learned"), np.array([0.5]))
+    with pytest.raises(ValueError, match="no logged propensity"):
+        uses_logged_propensity(AgentConfig(behaviour="logged"), with_nan)
+    with pytest.raises(ValueError, match="behaviour"):
+        uses_logged_propensity(AgentConfig(behaviour="sometimes"), with_nan)
+
+
+def test_fit_writes_safetensors_checkpoint_that_reloads_to_the_same_policy(tiny_pipeline) -> None:
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    directory = fit_actor_critic(layout, config.states, config.agent, "ckpt-test")
+    assert (directory / "actor_critic.safetensors").read_bytes()[:8] != b"\x80\x04\x95"  # not a pickle
+    epochs = json.loads((directory / TRAINING_LOG_FILE).read_text())
+    assert len(epochs) == config.agent.epochs
+    model, agent_config = load_checkpoint(directory)
+    assert agent_config == config.agent
+    states = to_arrays(load_transitions(layout, "test"), config.states.history_len).states.take(slice(0, 50))
+    reloaded = ActorCriticPolicy(model).item_scores(states)
+    again, _ = load_checkpoint(directory)
+    np.testing.assert_array_equal(ActorCriticPolicy(again).item_scores(states), reloaded)
+    assert np.isfinite(reloaded[:, 2:]).all()
+
+
+def test_checkpoint_with_other_shapes_is_refused(tiny_pipeline, tmp_path) -> None:
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    directory = fit_actor_critic(layout, config.states, dataclasses.replace(config.agent, epochs=1), "ckpt-shape")
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    meta["shape"]["n_items"] += 5
+    (directory / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="shape"):
+        load_checkpoint(directory)
+    with pytest.raises(FileNotFoundError, match="actor_critic"):
+        load_checkpoint(tmp_path)

@@ -1,0 +1,67 @@
+"""The nightly flow end to end on a tiny world, under Prefect's test harness; and its deployments."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import duckdb
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from pipelines.deploy import NIGHTLY_CRON, build_deployments
+from pipelines.nightly import main, nightly
+from recrl.config import PipelineConfig
+from recrl.lake import DataLayout
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_HOME", str(home))
+        with prefect_test_harness(server_startup_timeout=120):
+            yield
+
+
+@pytest.mark.slow
+def test_nightly_flow_end_to_end_and_rerun_replaces_results(prefect_api, tmp_path) -> None:
+    config = tiny_config(tmp_path / "data")
+    run_id = nightly(config=config, run_id="night-1")
+    layout = DataLayout(tmp_path / "data")
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        first = con.execute("SELECT count(*) FROM ope_estimates WHERE run_id = 'night-1'").fetchone()[0]
+        status, config_json = con.execute("SELECT status, config_json FROM runs WHERE run_id = 'night-1'").fetchone()
+        policies = {r[0] for r in con.execute("SELECT policy FROM policies").fetchall()}
+    assert run_id == "night-1" and status == "succeeded"
+    assert PipelineConfig.from_json(config_json) == config
+    assert {"actor-critic", "popularity", "item-knn", "session-knn", "pure-svd", "logging", "oracle"} <= policies
+    assert first == 5 * len(config.eval.estimators) + 1
+    report = layout.reports / "night-1"
+    assert (report / "report.md").read_text().count("actor-critic") >= 2
+    assert (report / "estimates.png").stat().st_size > 5_000 and (report / "report.html").is_file()
+
+    nightly(config=config, run_id="night-1")  # the same night again: rows are replaced, not doubled
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM ope_estimates").fetchone()[0] == first
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+
+
+def test_missing_input_path_fails_with_one_line_naming_it(prefect_api, tmp_path, capsys) -> None:
+    config = dataclasses.replace(tiny_config(tmp_path / "data"), source=str(tmp_path / "no-such-logs"))
+    config_file = tmp_path / "config.json"
+    config_file.write_text(config.to_json())
+    assert main(["--config", str(config_file)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-logs" in err[0]
+
+
+def test_deployments_nightly_on_cron_with_timezone_and_manual_unscheduled() -> None:
+    scheduled, manual = build_deployments(PipelineConfig(), timezone="Europe/Berlin")
+    assert scheduled.name == "nightly" and manual.name == "manual"
+    (schedule,) = scheduled.schedules
+    assert schedule.schedule.cron == NIGHTLY_CRON and schedule.schedule.timezone == "Europe/Berlin"
+    assert manual.schedules == []
+    # Parameters round-trip through the flow's own validation into a typed config.
+    validated = nightly.validate_parameters(manual.parameters)
+    assert validated["config"] == PipelineConfig()

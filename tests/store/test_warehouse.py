@@ -1,0 +1,51 @@
+"""Warehouse: re-running a run replaces its rows; readers never create files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from recrl.store import warehouse
+
+
+def run_frames(run_id: str, value: float) -> dict[str, pl.DataFrame]:
+    now = datetime.now(UTC)
+    return {
+        "runs": pl.DataFrame([{"run_id": run_id, "started_at": now, "status": "succeeded", "source": "simulator",
+                               "data_root": "d", "config_json": "{}"}]),
+        "policies": pl.DataFrame([{"run_id": run_id, "policy": "p", "kind": "baseline", "true_value": 0.5}]),
+        "ope_estimates": pl.DataFrame([{"run_id": run_id, "policy": "p", "split": "test", "estimator": est,
+                                        "value": value, "n": 10, "created_at": now} for est in ("ips", "dr")]),
+    }
+
+
+def test_replace_run_is_idempotent_and_keeps_other_runs(tmp_path) -> None:
+    db = tmp_path / "w.duckdb"
+    warehouse.replace_run(db, "a", run_frames("a", 0.1))
+    warehouse.replace_run(db, "b", run_frames("b", 0.2))
+    warehouse.replace_run(db, "a", run_frames("a", 0.3))
+    with warehouse.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT run_id, value FROM ope_estimates ORDER BY run_id, estimator").fetchall()
+    assert rows == [("a", 0.3), ("a", 0.3), ("b", 0.2), ("b", 0.2)]
+    comparison = warehouse.main_comparison(db, "a")
+    assert comparison["dr"].to_list() == [0.3] and comparison["true_value"].to_list() == [0.5]
+
+
+def test_failed_write_leaves_the_previous_rows(tmp_path) -> None:
+    db = tmp_path / "w.duckdb"
+    warehouse.replace_run(db, "a", run_frames("a", 0.1))
+    broken = run_frames("a", 0.9)
+    broken["ope_estimates"] = broken["ope_estimates"].drop("value")  # NOT NULL column missing
+    with pytest.raises(Exception, match="value"):
+        warehouse.replace_run(db, "a", broken)
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute("SELECT DISTINCT value FROM ope_estimates").fetchall() == [(0.1,)]
+
+
+def test_reader_needs_an_existing_warehouse_and_tables_are_checked(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing.duckdb"):
+        warehouse.connect(tmp_path / "missing.duckdb", read_only=True)
+    with pytest.raises(ValueError, match="table must be one of"):
+        warehouse.append_rows(tmp_path / "w.duckdb", "users; DROP TABLE runs", pl.DataFrame({"a": [1]}))

@@ -1,0 +1,60 @@
+"""Plackett-Luce position marginals and the softmax serving rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recrl.policies import N_RESERVED, plackett_luce_marginals, slate_size_of, softmax_probs
+
+
+def sample_slates(probs: np.ndarray, slate_size: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Gumbel-top-k draws: exactly Plackett-Luce sampling without replacement."""
+    keys = np.log(probs)[None, :] - np.log(-np.log(rng.random((n, len(probs)))))
+    return np.argsort(-keys, axis=1)[:, :slate_size]
+
+
+@pytest.mark.parametrize("concentration", [0.3, 1.0, 5.0])
+def test_marginals_match_monte_carlo(concentration: float) -> None:
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.full(8, concentration))
+    exact = plackett_luce_marginals(probs[None, :], 3)[0]  # (V, K)
+    n = 200_000
+    slates = sample_slates(probs, 3, n, rng)
+    for k in range(3):
+        freq = np.bincount(slates[:, k], minlength=8) / n
+        sigma = np.sqrt(exact[:, k] * (1 - exact[:, k]) / n)
+        assert np.all(np.abs(freq - exact[:, k]) <= 5 * sigma + 1e-9)
+
+
+def test_marginals_are_distributions_per_position_and_item() -> None:
+    probs = np.random.default_rng(0).dirichlet(np.ones(30), size=4)
+    marginals = plackett_luce_marginals(probs, 3)
+    np.testing.assert_allclose(marginals.sum(axis=1), 1.0, atol=1e-12)  # each slot holds one item
+    assert np.all(marginals.sum(axis=2) <= 1.0 + 1e-12)  # an item is shown at most once
+    np.testing.assert_allclose(marginals[:, :, 0], probs)
+
+
+def test_uniform_policy_has_uniform_marginals() -> None:
+    marginals = plackett_luce_marginals(np.full((1, 10), 0.1), 3)
+    np.testing.assert_allclose(marginals, 0.1, atol=1e-12)
+
+
+def test_marginals_reject_unsupported_slate_size() -> None:
+    with pytest.raises(ValueError, match="slate_size"):
+        plackett_luce_marginals(np.full((1, 10), 0.1), 4)
+
+
+def test_softmax_never_recommends_reserved_indices_and_checks_temperature() -> None:
+    scores = np.array([[9.0, 9.0, 1.0, 2.0, 3.0]])
+    probs = softmax_probs(scores, 0.5)
+    assert np.all(probs[:, :N_RESERVED] == 0)
+    np.testing.assert_allclose(probs.sum(), 1.0)
+    assert probs[0, 4] > probs[0, 3] > probs[0, 2]
+    with pytest.raises(ValueError, match="temperature"):
+        softmax_probs(scores, 0.0)
+
+
+def test_slate_size_of_positions() -> None:
+    assert slate_size_of(np.array([0, 2, 1])) == 3
+    assert slate_size_of(np.array([-1, -1])) == 1
