@@ -129,10 +129,12 @@ class AgentConfig:
     """Adam learning rate."""
     batch_size: int = 256
     """Transitions per gradient step."""
-    epochs: int = 6
+    epochs: int = 3
     """Passes over the training split."""
     warmup_epochs: int = 1
-    """Epochs of critic-only and click-supervised actor training before advantages weight the actor."""
+    """Epochs in which the actor is weighted by the logged reward alone, before the critic's return."""
+    negative_samples: int = 10
+    """Uniformly drawn unshown items per transition whose Q is regressed to 0 (SNQN, Xin et al. 2022)."""
     target_tau: float = 0.01
     """Soft update rate of the target critic."""
     weight_clip_low: float = 0.1

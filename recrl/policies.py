@@ -22,6 +22,11 @@ UNKNOWN_INDEX = 1
 N_RESERVED = 2
 """Vocabulary indices below this are reserved (padding, unknown) and never recommended."""
 
+SERVING_EPSILON = 1e-3
+"""Uniform exploration mixed into every served policy: every item keeps probability >= eps / V, so
+logs it writes support off-policy evaluation later, and the Plackett-Luce marginals stay well
+conditioned (a one-hot softmax would make 1 - p_j cancel to rounding noise)."""
+
 
 @dataclass(frozen=True)
 class StateBatch:
@@ -55,7 +60,7 @@ class Policy(Protocol):
 
 
 def softmax_probs(scores: np.ndarray, temperature: float) -> np.ndarray:
-    """(B, V) probabilities ``softmax(scores / temperature)`` with reserved indices at 0."""
+    """(B, V) served probabilities ``(1 - eps) softmax(scores / T) + eps / (V - 2)``, reserved indices at 0."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     logits = np.asarray(scores, dtype=np.float64) / temperature
@@ -63,6 +68,8 @@ def softmax_probs(scores: np.ndarray, temperature: float) -> np.ndarray:
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
+    probs = (1.0 - SERVING_EPSILON) * probs
+    probs[:, N_RESERVED:] += SERVING_EPSILON / (probs.shape[1] - N_RESERVED)
     return probs
 
 
@@ -86,9 +93,13 @@ def plackett_luce_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:
     out[:, :, 0] = p
     if slate_size == 1:
         return out
-    rest_j = np.clip(1.0 - p, 1e-12, None)  # mass left after j is drawn
+    # Mass left after j is drawn, summed over the other items: 1 - p_j would cancel to noise when j
+    # holds nearly all the mass (near-deterministic policies).
+    prefix = np.cumsum(p, axis=1) - p  # (B, V): sum_{l < j} p_l
+    suffix = np.cumsum(p[:, ::-1], axis=1)[:, ::-1] - p  # (B, V): sum_{l > j} p_l
+    rest_j = np.clip(prefix + suffix, 1e-300, None)
     a = p / rest_j  # (B, V)
-    out[:, :, 1] = p * (a.sum(axis=1, keepdims=True) - a)
+    out[:, :, 1] = np.clip(p * (a.sum(axis=1, keepdims=True) - a), 0.0, 1.0)
     if slate_size == 2:
         return out
     # M[b, j, l] = p_l / (1 - p_j - p_l) for l != j (j drawn first, l second).
@@ -99,7 +110,8 @@ def plackett_luce_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:
     row = m.sum(axis=2)  # (B, V): R_j = sum_l M[j, l]
     total = (a * row).sum(axis=1, keepdims=True)  # S = sum_j a_j R_j
     col = np.einsum("bj,bji->bi", a, m)  # (a^T M)_i = sum_j a_j M[j, i]
-    out[:, :, 2] = p * (total - a * row - col)
+    # The difference cancels to about -1e-11 for near-deterministic policies: clip float error at 0.
+    out[:, :, 2] = np.clip(p * (total - a * row - col), 0.0, 1.0)
     return out
 
 
@@ -115,3 +127,20 @@ def position_probs(policy: Policy, states: StateBatch, slate_size: int, chunk: i
 def slate_size_of(positions: np.ndarray) -> int:
     """K of a log: highest logged slot + 1 (1 for implicit sequences, whose slot is -1)."""
     return max(1, int(np.max(positions, initial=-1)) + 1)
+
+
+def plackett_luce_slot_marginals(probs: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """(B, V) P(item at slot ``slots[b]``) for each row's own slot (0..2); the formulas of
+    ``plackett_luce_marginals``, with the O(V^2) third-slot work done only for rows at slot 2."""
+    p = np.asarray(probs, dtype=np.float64)
+    slots = np.asarray(slots)
+    if slots.shape != (p.shape[0],) or np.any((slots < 0) | (slots > 2)):
+        raise ValueError(f"slots must be ({p.shape[0]},) values in 0..2")
+    out = p.copy()
+    second = slots == 1
+    if second.any():
+        out[second] = plackett_luce_marginals(p[second], 2)[:, :, 1]
+    third = slots == 2
+    if third.any():
+        out[third] = plackett_luce_marginals(p[third], 3)[:, :, 2]
+    return out

@@ -8,6 +8,8 @@ in ``read_parquet($glob)`` and ``COPY ... TO $path``. Paths a user hands in are 
 
     con = connect()
     run_sql(con, "states/events", events_glob=parquet_glob(layout.events, "events"))
+    for batch in stream_sql(con, "states/transitions"):  # large results, one Arrow batch at a time
+        ...
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 """Root of the SQL files (``sql/`` at the repository root)."""
@@ -75,6 +78,16 @@ def load_sql(name: str) -> str:
     return text
 
 
+def _checked_text(name: str, params: dict[str, Any]) -> str:
+    text = load_sql(name)
+    expected = sql_parameters(text)
+    missing = sorted(expected - params.keys())
+    unexpected = sorted(params.keys() - expected)
+    if missing or unexpected:
+        raise ValueError(f"sql/{name}.sql: missing parameter(s) {missing}, unexpected parameter(s) {unexpected}")
+    return text
+
+
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, /, **params: Any) -> duckdb.DuckDBPyConnection:
     """Execute ``sql/<name>.sql`` on ``con`` with ``params`` bound to its ``$name`` parameters.
 
@@ -82,13 +95,21 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, /, **params: Any) -> duck
     ``.pl()`` or ``.fetchall()``. A missing or unexpected parameter is a ``ValueError`` naming it,
     raised before anything runs.
     """
-    text = load_sql(name)
-    expected = sql_parameters(text)
-    missing = sorted(expected - params.keys())
-    unexpected = sorted(params.keys() - expected)
-    if missing or unexpected:
-        raise ValueError(f"sql/{name}.sql: missing parameter(s) {missing}, unexpected parameter(s) {unexpected}")
+    text = _checked_text(name, params)
     return con.execute(text, params) if params else con.execute(text)
+
+
+def stream_sql(
+    con: duckdb.DuckDBPyConnection, name: str, /, batch_rows: int = 1_000_000, **params: Any
+) -> pa.RecordBatchReader:
+    """The result of the query ``sql/<name>.sql`` as Arrow record batches of at most ``batch_rows`` rows.
+
+    For results too large to hold at once: DuckDB produces the batches as they are read. The reader
+    holds ``con`` until it is exhausted (read it to the end before the next statement). Parameters
+    are checked and bound as in ``run_sql``.
+    """
+    text = _checked_text(name, params)
+    return con.sql(text, params=params or None).to_arrow_reader(batch_rows)
 
 
 def existing_dir(path: str | Path, what: str) -> Path:

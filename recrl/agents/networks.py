@@ -6,7 +6,8 @@ ids, event types (click / cart / purchase) the token-type ids, and a learned [CL
 the history carries the state summary. Heads on top:
 
 - actor:     logits over the vocabulary, tied to the item embeddings (score = <s, e_a> + b_a);
-- critic:    twin Q(s, a, k) = q_item(s)[a] + q_position[k] (double Q-learning, Xin et al. 2020);
+- critic:    twin Q(s, a, k) = <g_i(s), e_a> + b_a + c_k over the same item embeddings, so values
+             generalise to rarely shown items (double Q-learning, Xin et al. 2020);
 - behaviour: beta(a | s) on a *detached* state, for logs without propensities (Chen et al. 2019).
 """
 
@@ -82,7 +83,8 @@ class ActorCritic(nn.Module):
         self.encoder = StateEncoder(shape, config)
         self.actor_proj = nn.Linear(hidden, hidden)
         self.actor_bias = nn.Parameter(torch.zeros(shape.n_items))
-        self.q_item = nn.ModuleList([nn.Linear(hidden, shape.n_items) for _ in range(2)])
+        self.q_proj = nn.ModuleList([nn.Linear(hidden, hidden) for _ in range(2)])
+        self.q_bias = nn.Parameter(torch.zeros(2, shape.n_items))
         self.q_position = nn.Parameter(torch.zeros(2, shape.slate_size))
         self.behaviour = nn.Linear(hidden, shape.n_items)
         reserved = torch.zeros(shape.n_items, dtype=torch.bool)
@@ -98,7 +100,7 @@ class ActorCritic(nn.Module):
 
     def q_values(self, state: torch.Tensor, which: int) -> torch.Tensor:
         """(B, V, K) Q(s, a, k) of critic ``which`` (0 or 1)."""
-        q_item = self.q_item[which](state)  # (B, V)
+        q_item = self.q_proj[which](state) @ self.encoder.item_embeddings.T + self.q_bias[which]  # (B, V)
         return q_item[:, :, None] + self.q_position[which][None, None, :]
 
     def behaviour_logits(self, state: torch.Tensor) -> torch.Tensor:

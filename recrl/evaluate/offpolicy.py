@@ -25,7 +25,7 @@ from recrl.config import EvalConfig
 from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.ope import estimate, estimate_all
 from recrl.ope.reward_model import cross_fitted_q
-from recrl.policies import Policy, StateBatch, plackett_luce_marginals, softmax_probs
+from recrl.policies import Policy, StateBatch, plackett_luce_slot_marginals, softmax_probs
 from recrl.simulate.truth import Simulator, true_value
 from recrl.states.export import TransitionArrays
 from recrl.states.vocab import Vocabulary
@@ -45,16 +45,15 @@ def score_states(policy: Policy, states: StateBatch, chunk: int = 2048) -> np.nd
 
 
 def decision_probs(scores: np.ndarray, positions: np.ndarray, temperature: float, slate_size: int,
-                   chunk: int = 1024) -> np.ndarray:
+                   chunk: int = 2048) -> np.ndarray:
     """(B, V) pi(a | x_i, k_i) for every item a at each decision's logged slot k_i (k = -1 -> top slot)."""
+    if slate_size > 3:
+        raise ValueError(f"exact Plackett-Luce marginals are implemented for slate_size 1..3, got {slate_size}")
     slots = np.clip(positions, 0, None)
-    out = np.empty(scores.shape, dtype=np.float64)
-    for start in range(0, len(scores), chunk):
-        stop = start + chunk
-        probs = softmax_probs(scores[start:stop], temperature)  # (b, V)
-        marginals = plackett_luce_marginals(probs, max(1, min(slate_size, int(slots[start:stop].max()) + 1)))
-        out[start:stop] = np.take_along_axis(marginals, slots[start:stop, None, None], axis=2)[:, :, 0]
-    return out
+    return np.concatenate([
+        plackett_luce_slot_marginals(softmax_probs(scores[s:s + chunk], temperature), slots[s:s + chunk])
+        for s in range(0, len(scores), chunk)
+    ])
 
 
 def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures: Sequence[float],
@@ -171,10 +170,12 @@ def simulator_truth(simulator: Simulator, truth_dir: Path, vocab: Vocabulary, re
         values = []
         for start in range(0, len(decisions), chunk):
             rows = slice(start, start + chunk)
-            probs = softmax_probs(scores[rows], temperature)
-            marginals = plackett_luce_marginals(probs, slate_size)[:, vocab_index, :]  # (b, n_items, K)
+            slots = decisions.position[rows]
+            at_slot = decision_probs(scores[rows], slots, temperature, slate_size)[:, vocab_index]  # (b, n_items)
+            marginals = np.zeros(at_slot.shape + (slate_size,))  # true_value reads only the logged slot
+            marginals[np.arange(len(slots)), :, slots] = at_slot
             rewards = simulator.expected_rewards(truth_dir, decisions.request_id[rows], reward_click, reward_purchase)
-            values.append(true_value(rewards, marginals, decisions.position[rows]))
+            values.append(true_value(rewards, marginals, slots))
         return np.concatenate(values)
 
     return truth

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
 from recrl.lake import DataLayout  # noqa: E402
-from recrl.sql import run_sql  # noqa: E402
+from recrl.sql import stream_sql  # noqa: E402
 from recrl.store import warehouse  # noqa: E402
 
 PLOT_FILE = "estimates.png"
@@ -24,8 +24,8 @@ PLOT_FILE = "estimates.png"
 def write_report(layout: DataLayout, run_id: str) -> Path:
     """Write report.md, report.html and estimates.png for ``run_id``; returns the Markdown path."""
     with warehouse.connect(layout.warehouse, read_only=True) as con:
-        estimates = pl.from_arrow(run_sql(con, "warehouse/run_estimates", run_id=run_id).to_arrow_table())
-        ranking = pl.from_arrow(run_sql(con, "warehouse/run_ranking", run_id=run_id).to_arrow_table())
+        estimates = pl.from_arrow(stream_sql(con, "warehouse/run_estimates", run_id=run_id).read_all())
+        ranking = pl.from_arrow(stream_sql(con, "warehouse/run_ranking", run_id=run_id).read_all())
     if estimates.height == 0:
         raise ValueError(f"no estimates for run {run_id!r} in {layout.warehouse}")
     comparison = warehouse.main_comparison(layout.warehouse, run_id)

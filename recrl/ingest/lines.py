@@ -10,7 +10,6 @@ numbers still count them.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,12 +98,3 @@ def _decode_per_line(block: bytes) -> tuple[list[str], list[bool]]:
             lines.append(raw_line.decode("utf-8", errors="replace"))
             bad.append(True)
     return lines, bad
-
-
-def file_sha256(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> str:
-    """SHA-256 of a file's bytes: names its content (the default batch id derives from it)."""
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block_bytes):
-            hasher.update(chunk)
-    return hasher.hexdigest()

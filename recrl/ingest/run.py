@@ -1,8 +1,9 @@
 """``ingest``: log files -> validated, partitioned, deduplicated Parquet lake, with reconciliation.
 
-For each file: read candidates block by block (``recrl.ingest.formats``), validate them
-(``recrl.ingest.validate``), optionally hash user ids with a salt, and stage accepted and rejected
-rows (``recrl.ingest.writer``). Then publish the batch and write one reconciliation record per file:
+For each file: a plain canonical CSV is validated and staged by one polars streaming pipeline
+(``recrl.ingest.fast_csv``); any other file (or a CSV that pipeline refuses) is read block by block
+(``recrl.ingest.formats``), validated (``recrl.ingest.validate``), its user ids optionally hashed
+with a salt, and its accepted and rejected rows staged (``recrl.ingest.writer``). Then publish the batch and write one reconciliation record per file:
 
     input_rows = accepted_rows + quarantined_rows + duplicate_rows
 
@@ -26,9 +27,10 @@ from pathlib import Path
 import polars as pl
 
 from recrl.config import IngestConfig
+from recrl.ingest.fast_csv import plain_header, profile_file, stage_plain_csv, user_table
 from recrl.ingest.formats import get_format
 from recrl.ingest.keys import hash_user_ids, salt_from_env
-from recrl.ingest.lines import DEFAULT_BLOCK_BYTES, file_sha256
+from recrl.ingest.lines import DEFAULT_BLOCK_BYTES
 from recrl.ingest.validate import validate
 from recrl.ingest.writer import BatchWriter
 from recrl.lake import DataLayout
@@ -122,6 +124,7 @@ def ingest(
     batch_id: str | None = None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     now: dt.datetime | None = None,
+    fast_csv: bool = True,
 ) -> IngestReport:
     """Ingest ``paths`` of format ``fmt`` into the lake of ``layout``; see the module docstring.
 
@@ -141,6 +144,9 @@ def ingest(
         Bytes read per block; bounds memory.
     now
         Ingest time for the future-timestamp bound (default: the current UTC time).
+    fast_csv
+        Let plain canonical CSV files take the streaming pipeline of ``recrl.ingest.fast_csv``;
+        False sends every file through the block path (same lake content, slower; for comparisons).
     """
     reader = get_format(fmt)
     files = _check_paths(paths)
@@ -152,37 +158,50 @@ def ingest(
     now = now or started_at
     salt = salt_from_env(config.salt_env_var)
 
-    # hashlib releases the GIL on large buffers: digest the files on a side thread while blocks parse.
-    hashing = ThreadPoolExecutor(max_workers=1)
-    digest_futures = [hashing.submit(file_sha256, path) for path in files]
-    hashing.shutdown(wait=False)
+    # hashlib and polars release the GIL: profile (digest) the files on a side thread while the
+    # user tables of CSV files that may take the fast path are built.
+    profiling = ThreadPoolExecutor(max_workers=1)
+    profile_futures = [profiling.submit(profile_file, path, block_bytes) for path in files]
+    profiling.shutdown(wait=False)
+    fast_candidates = [fast_csv and fmt == "events" and path.suffix.lower() == ".csv" for path in files]
+    users = [
+        _user_table_or_none(path, config.n_shards, salt) if candidate else None
+        for path, candidate in zip(files, fast_candidates, strict=True)
+    ]
+    profiles = [future.result() for future in profile_futures]
+    batch_id = batch_id or default_batch_id(fmt, [profile.sha256 for profile in profiles])
+
     writer = BatchWriter(layout, run_id=uuid.uuid4().hex, n_shards=config.n_shards)
     writer.clear_stale_staging()
     counts: list[Counter] = []
-    for file_index, path in enumerate(files):
+    for file_index, (path, profile, file_users) in enumerate(zip(files, profiles, users, strict=True)):
         count: Counter = Counter()
-        for candidates in reader.read(path, block_bytes):
-            accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now)
-            if salt is not None:
-                accepted = accepted.with_columns(user_id=hash_user_ids(accepted["user_id"], salt))
-            writer.stage_events(accepted, file_index)
-            writer.stage_quarantine(rejected, file_index, str(path))
-            if candidates.items is not None:
-                writer.stage_items(candidates.items, fmt)
-            count.update(input=candidates.events.height, accepted=accepted.height, quarantined=rejected.height)
+        staged = None
+        if profile.plain and file_users is not None:
+            staged = stage_plain_csv(path, profile, file_index, file_users, batch_id, writer.fast_staging(file_index), config, now)
+        if staged is not None:
+            count.update(input=profile.data_lines, accepted=staged[0], quarantined=staged[1])
+        else:
+            for candidates in reader.read(path, block_bytes):
+                accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now)
+                if salt is not None:
+                    accepted = accepted.with_columns(user_id=hash_user_ids(accepted["user_id"], salt))
+                writer.stage_events(accepted, file_index)
+                writer.stage_quarantine(rejected, file_index, str(path))
+                if candidates.items is not None:
+                    writer.stage_items(candidates.items, fmt)
+                count.update(input=candidates.events.height, accepted=accepted.height, quarantined=rejected.height)
         counts.append(count)
 
-    digests = [future.result() for future in digest_futures]
-    batch_id = batch_id or default_batch_id(fmt, digests)
     published = writer.publish(batch_id)
     records = []
-    for file_index, (path, digest, count) in enumerate(zip(files, digests, counts, strict=True)):
+    for file_index, (path, profile, count) in enumerate(zip(files, profiles, counts, strict=True)):
         duplicate_events = published.duplicate_events[file_index]
         duplicate_quarantine = published.duplicate_quarantine[file_index]
         records.append(
             FileReconciliation(
                 source_file=str(path),
-                source_sha256=digest,
+                source_sha256=profile.sha256,
                 input_rows=count["input"],
                 accepted_rows=count["accepted"] - duplicate_events,
                 quarantined_rows=count["quarantined"] - duplicate_quarantine,
@@ -192,6 +211,17 @@ def ingest(
     report = IngestReport(batch_id, fmt, started_at, tuple(records), tuple(published.partitions))
     _write_reconciliation(report, layout)
     return report
+
+
+def _user_table_or_none(path: Path, n_shards: int, salt: bytes | None) -> pl.DataFrame | None:
+    """The fast path's user table when the file's first line is a plain header, else None."""
+    header = plain_header(path)
+    if header is None or "user_id" not in header:
+        return None
+    try:
+        return user_table(path, header, n_shards, salt)
+    except pl.exceptions.PolarsError:
+        return None  # not parsable as plain CSV (e.g. too many fields): the block path handles it
 
 
 def _write_reconciliation(report: IngestReport, layout: DataLayout) -> None:

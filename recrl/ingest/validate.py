@@ -58,35 +58,29 @@ def _optional_string(name: str) -> pl.Expr:
     return pl.when(column.str.strip_chars() != "").then(column).alias(name)
 
 
-def validate(
-    candidates: pl.DataFrame, ts_format: str, config: IngestConfig, now: dt.datetime
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split candidates (see ``recrl.ingest.formats.common``) into accepted and rejected rows.
+def validation_columns(ts_format: str, config: IngestConfig, now: dt.datetime) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
+    """The expressions of validation, for an eager frame or a lazy pipeline alike.
+
+    Input columns: ``_reason``/``_detail`` (a reader's own rejection), the canonical columns as read,
+    and ``_ts`` (the parsed timestamp, see ``parse_timestamp``).
 
     Returns
     -------
-    accepted
-        ``_line``, ``_sub`` and the ``EVENT_SCHEMA`` columns, typed.
-    rejected
-        ``_line``, ``_sub``, ``_raw``, ``reason_code``, ``reason`` and ``_date`` (the event's UTC date
-        when its timestamp parsed, else ``"unknown"``; the quarantine partition).
+    typed
+        ``_position`` and ``_propensity`` parsed from their text (null where absent or unparsable).
+    reason_code
+        The first failing check's code, null for an accepted row (needs ``typed`` columns).
+    reason
+        Its human text (string formatting: evaluate it only on rejected rows).
     """
     min_ts = dt.datetime.fromisoformat(config.min_timestamp).replace(tzinfo=dt.UTC)
     max_ts = now + dt.timedelta(seconds=config.max_future_seconds)
-    ts_dtype = candidates.schema["ts"]
-    if isinstance(ts_dtype, pl.Datetime):
-        ts_expr = pl.col("ts").dt.cast_time_unit("us")
-        ts_expr = ts_expr.dt.convert_time_zone("UTC") if ts_dtype.time_zone else ts_expr.dt.replace_time_zone("UTC")
-        ts = candidates.select(ts_expr).to_series()
-    else:
-        ts = parse_timestamp(candidates["ts"].cast(pl.String), ts_format)
     position_text = _as_string("position").str.strip_chars()
     propensity_text = _as_string("propensity").str.strip_chars()
-    frame = candidates.with_columns(
-        ts.alias("_ts"),
-        _position=position_text.str.to_integer(strict=False),
-        _propensity=propensity_text.cast(pl.Float64, strict=False),
-    )
+    typed = [
+        position_text.str.to_integer(strict=False).alias("_position"),
+        propensity_text.cast(pl.Float64, strict=False).alias("_propensity"),
+    ]
 
     codes: list[tuple[pl.Expr, str, pl.Expr]] = []
     for name in REQUIRED_COLUMNS:
@@ -129,28 +123,51 @@ def validate(
         # A failing check whose inputs are null yields null, not False: fill so the chain skips it.
         code_expr = code_expr.when(failed.fill_null(False)).then(pl.lit(code))
         text_expr = text_expr.when(failed.fill_null(False)).then(text)
-    # Codes are cheap to compute for every row; texts (string formatting) only for the rejected few.
-    frame = frame.with_columns(reason_code=code_expr)
+    return typed, code_expr.alias("reason_code"), text_expr.alias("reason")
 
-    accepted = frame.filter(pl.col("reason_code").is_null()).select(
-        "_line",
-        "_sub",
-        pl.col("_ts").alias("ts"),
-        _as_string("user_id"),
-        _optional_string("session_id"),
-        _as_string("item_id"),
-        _as_string("event_type"),
-        pl.col("_position").cast(pl.Int16).alias("position"),
-        _optional_string("request_id"),
-        pl.col("_propensity").alias("propensity"),
-        _optional_string("policy_id"),
-    )
+
+ACCEPTED_COLUMNS: tuple[pl.Expr, ...] = (
+    pl.col("_ts").alias("ts"),
+    _as_string("user_id"),
+    _optional_string("session_id"),
+    _as_string("item_id"),
+    _as_string("event_type"),
+    pl.col("_position").cast(pl.Int16).alias("position"),
+    _optional_string("request_id"),
+    pl.col("_propensity").alias("propensity"),
+    _optional_string("policy_id"),
+)
+"""An accepted row's ``EVENT_SCHEMA`` columns, typed, from the validated frame."""
+
+QUARANTINE_DATE = pl.col("_ts").dt.date().cast(pl.String).fill_null("unknown").alias("_date")
+"""A rejected row's quarantine partition: its event's UTC date when the timestamp parsed."""
+
+
+def validate(
+    candidates: pl.DataFrame, ts_format: str, config: IngestConfig, now: dt.datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split candidates (see ``recrl.ingest.formats.common``) into accepted and rejected rows.
+
+    Returns
+    -------
+    accepted
+        ``_line``, ``_sub`` and the ``EVENT_SCHEMA`` columns, typed.
+    rejected
+        ``_line``, ``_sub``, ``_raw``, ``reason_code``, ``reason`` and ``_date`` (the event's UTC date
+        when its timestamp parsed, else ``"unknown"``; the quarantine partition).
+    """
+    ts_dtype = candidates.schema["ts"]
+    if isinstance(ts_dtype, pl.Datetime):
+        ts_expr = pl.col("ts").dt.cast_time_unit("us")
+        ts_expr = ts_expr.dt.convert_time_zone("UTC") if ts_dtype.time_zone else ts_expr.dt.replace_time_zone("UTC")
+        ts = candidates.select(ts_expr).to_series()
+    else:
+        ts = parse_timestamp(candidates["ts"].cast(pl.String), ts_format)
+    typed, code_expr, text_expr = validation_columns(ts_format, config, now)
+    # Codes are cheap to compute for every row; texts (string formatting) only for the rejected few.
+    frame = candidates.with_columns(ts.alias("_ts"), *typed).with_columns(code_expr)
+    accepted = frame.filter(pl.col("reason_code").is_null()).select("_line", "_sub", *ACCEPTED_COLUMNS)
     rejected = frame.filter(pl.col("reason_code").is_not_null()).select(
-        "_line",
-        "_sub",
-        "_raw",
-        "reason_code",
-        text_expr.alias("reason"),
-        _date=pl.col("_ts").dt.date().cast(pl.String).fill_null("unknown"),
+        "_line", "_sub", "_raw", "reason_code", text_expr, QUARANTINE_DATE
     )
     return accepted, rejected

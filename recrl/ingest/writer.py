@@ -1,13 +1,16 @@
 """Write one ingest batch into the lake: stage aside, drop duplicates, publish by rename.
 
 Stage 1 (streaming): each validated block is appended to a private staging folder
-``{lake}/_staging/{run_id}/`` as small Arrow IPC files, already split by partition. Nothing there is
-visible to readers, who glob ``{lake}/events/**/*.parquet``.
+``{lake}/_staging/{run_id}/`` as small Arrow IPC files, already split by partition; a plain CSV
+instead stages one final-format Parquet file per partition (``recrl.ingest.fast_csv``, under
+``fast/``). Nothing there is visible to readers, who glob ``{lake}/events/**/*.parquet``.
 
 Stage 2 (one partition at a time, so memory holds one ``(date, shard)`` partition, not the input):
 rows equal in every canonical column to an earlier row of the batch, or to a row already in the lake
-partition, are duplicates and are dropped (and counted against the file they came from). The rest
-is sorted by every column, so the same content always gives the same file, and written to staging.
+partition, are duplicates and are dropped (and counted against the file they came from). Rows keep
+input order (file order in the batch, then line, then record index), so the same input always
+gives the same file. A fast-path file with no duplicate, for a partition the lake does not have
+yet, is published as it is; every other partition is rewritten to staging.
 
 Publish: every prepared file is moved into place with ``os.replace`` (atomic on one filesystem), then
 the staging folder is removed. A crash before publishing leaves the lake untouched; a crash during
@@ -33,6 +36,8 @@ STAGING_DIR = "_staging"
 QUARANTINE_KEY = ("source_name", "line_number", "record_index", "raw", "reason_code")
 """Columns that identify a quarantined record: the same rejected record from the same file name."""
 QUARANTINE_COLUMNS = ("raw", "source_file", "line_number", "record_index", "reason_code", "reason")
+FAST_DIR = "fast"
+"""Staging sub-folder of the fast CSV path: ``fast/<file index>/{events,quarantine}/...``."""
 
 
 @dataclass
@@ -106,23 +111,71 @@ class BatchWriter:
         folder.mkdir(parents=True, exist_ok=True)
         items.write_ipc(folder / self._next_name())
 
+    def fast_staging(self, file_index: int) -> Path:
+        """Where the fast CSV path (``recrl.ingest.fast_csv``) stages file ``file_index``."""
+        return self.staging / FAST_DIR / f"{file_index:06d}"
+
+    def _staged_events(self, relative: Path) -> tuple[list[Path], list[tuple[int, Path]]]:
+        """Block chunks and fast-path files (with their file index) of one ``date=/shard=`` partition."""
+        chunks = sorted((self.staging / "events" / relative).glob("*.arrow"))
+        fast = [(int(path.parents[3].name), path) for path in self.staging.glob(f"{FAST_DIR}/*/events/{relative}/*.parquet")]
+        return chunks, sorted(fast)
+
+    def _read_events(self, chunks: list[Path], fast: list[tuple[int, Path]]) -> pl.DataFrame:
+        """Staged rows of a partition: ``_file, _line, _sub`` + canonical columns, in input order."""
+        frames = [pl.read_ipc(path).select("_file", "_line", "_sub", *CANONICAL_COLUMNS) for path in chunks]
+        for file_index, path in fast:
+            rows = pl.read_parquet(path, columns=list(CANONICAL_COLUMNS))
+            frames.append(
+                rows.select(
+                    pl.lit(file_index, dtype=pl.Int32).alias("_file"),
+                    # The fast path keeps each file's rows in input order: the row index orders them.
+                    pl.int_range(rows.height, dtype=pl.Int64).alias("_line"),
+                    pl.lit(0, dtype=pl.Int32).alias("_sub"),
+                    *CANONICAL_COLUMNS,
+                )
+            )
+        return pl.concat(frames, how="vertical_relaxed")
+
+    def _publishable_as_is(self, fast: list[tuple[int, Path]], chunks: list[Path], final_dir: Path) -> bool:
+        """True when a partition's one fast-path file needs no rewrite: no duplicate inside, none in the lake."""
+        if chunks or len(fast) != 1 or _has_parquet(final_dir):
+            return False
+        rows = pl.read_parquet(fast[0][1], columns=list(CANONICAL_COLUMNS))
+        return bool(_first_distinct(rows, list(CANONICAL_COLUMNS)).all())
+
     def publish(self, batch_id: str) -> PublishResult:
         """Deduplicate each staged partition against the batch and the lake, then move files into place."""
         result = PublishResult()
         moves: list[tuple[Path, Path]] = []
         ready = self.staging / "ready"
-        for staged in sorted((self.staging / "events").glob("date=*/shard=*")):
-            relative = staged.relative_to(self.staging / "events")
+        name = f"part-{batch_id}.parquet"
+        event_partitions = {p.relative_to(self.staging / "events") for p in (self.staging / "events").glob("date=*/shard=*")}
+        event_partitions |= {p.relative_to(p.parents[1]) for p in self.staging.glob(f"{FAST_DIR}/*/events/date=*/shard=*")}
+        for relative in sorted(event_partitions):
             final_dir = self.layout.events / relative
-            fresh, duplicates = _new_rows(_read_staged(staged), final_dir, list(CANONICAL_COLUMNS), order=["_file", "_line", "_sub"])
+            chunks, fast = self._staged_events(relative)
+            if self._publishable_as_is(fast, chunks, final_dir):
+                # Already in final form (batch id included): publishing it is a rename.
+                moves.append((fast[0][1], final_dir / name))
+                result.partitions.append(str(relative))
+                continue
+            rows = self._read_events(chunks, fast)
+            fresh, duplicates = _new_rows(rows, final_dir, list(CANONICAL_COLUMNS), order=["_file", "_line", "_sub"])
             result.duplicate_events.update(duplicates)
             if fresh.height:
                 moves.append(_prepare(fresh.drop("_file", "_line", "_sub"), batch_id, final_dir, ready / "events" / relative))
                 result.partitions.append(str(relative))
-        for staged in sorted((self.staging / "quarantine").glob("date=*")):
-            relative = staged.relative_to(self.staging / "quarantine")
+        quarantine_partitions = {p.relative_to(self.staging / "quarantine") for p in (self.staging / "quarantine").glob("date=*")}
+        quarantine_partitions |= {p.relative_to(p.parent) for p in self.staging.glob(f"{FAST_DIR}/*/quarantine/date=*")}
+        for relative in sorted(quarantine_partitions):
             final_dir = self.layout.quarantine / relative
-            rows = _read_staged(staged).with_columns(source_name=pl.col("source_file").str.split("/").list.last())
+            staged = sorted((self.staging / "quarantine" / relative).glob("*.arrow"))
+            staged += sorted(self.staging.glob(f"{FAST_DIR}/*/quarantine/{relative}/*.ipc"))
+            rows = pl.concat(
+                [pl.read_ipc(path).select("_file", *QUARANTINE_COLUMNS) for path in staged],
+                how="vertical_relaxed",
+            ).with_columns(source_name=pl.col("source_file").str.split("/").list.last())
             fresh, duplicates = _new_rows(rows, final_dir, list(QUARANTINE_KEY), order=["_file", "line_number", "record_index"])
             result.duplicate_quarantine.update(duplicates)
             if fresh.height:
@@ -143,6 +196,10 @@ class BatchWriter:
         if not any(self.staging.parent.iterdir()):
             self.staging.parent.rmdir()
         return result
+
+
+def _has_parquet(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob("*.parquet"))
 
 
 def _read_staged(folder: Path) -> pl.DataFrame:
@@ -202,29 +259,6 @@ def _new_rows(
     return fresh, +counts
 
 
-def _canonical_order(rows: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` sorted by every column (nulls last): the same content always gives the same order.
-
-    A full multi-column sort is costly, so rows are sorted by their first column (``ts`` for events)
-    and only runs of rows tied on it are sorted by all columns, in place: the same result.
-    """
-    first = rows.columns[0]
-    rows = rows.sort(first, nulls_last=True)
-    lead = rows[first]
-    # Nulls compare as null, not equal: fill, then count every null lead as tied with the others.
-    tied = ((lead == lead.shift(1)) | (lead == lead.shift(-1))).fill_null(False) | lead.is_null()  # (rows,)
-    if not tied.any():
-        return rows
-    positions = tied.arg_true()
-    resolved = rows[positions].sort(rows.columns, nulls_last=True)
-    untied = rows.filter(~tied).with_columns(_at=(~tied).arg_true())
-    return (
-        pl.concat([untied, resolved.with_columns(_at=positions)], how="vertical")
-        .sort("_at")
-        .drop("_at")
-    )
-
-
 def _prepare(rows: pl.DataFrame, batch_id: str, final_dir: Path, ready_dir: Path) -> tuple[Path, Path]:
     """Write ``rows`` (merged with this batch's published file, if any) aside; return (aside, final)."""
     name = f"part-{batch_id}.parquet"
@@ -233,7 +267,6 @@ def _prepare(rows: pl.DataFrame, batch_id: str, final_dir: Path, ready_dir: Path
     if existing.is_file():
         # Same batch id, new rows (a rerun that finished part of the work): the file grows, atomically.
         rows = pl.concat([pl.read_parquet(existing), rows], how="vertical_relaxed")
-    rows = _canonical_order(rows)
     ready_dir.mkdir(parents=True, exist_ok=True)
     aside = ready_dir / name
     rows.lazy().sink_parquet(aside, compression="zstd", statistics=True)

@@ -3,8 +3,13 @@
 The statements run in this order on one in-memory connection, each building a temp table the next
 ones read (every file's header says what it builds and from what):
 
-    events -> sessions -> split_dates -> vocab -> history -> bandit_decisions, sequence_decisions
-           -> transitions (COPY to Parquet, split=/date= partitions) and write_vocab
+    events -> sessions (drop_events) -> split_dates -> vocab -> history_events
+           -> bandit_decisions, sequence_decisions (views) -> decisions -> state_bounds
+           -> history_arrays (fetched), drop_sessioned_events -> transitions (streamed) -> write_vocab
+
+States are not carried as lists through the SQL: ``state_bounds`` gives each state as a slice of
+``history_events`` (two integers), and ``recrl.states.write`` turns the slices into Arrow lists and
+writes the split=/date= Parquet partitions with pyarrow, one batch at a time.
 
 Outputs are written beside the old ones and swapped in only after every statement succeeded, so a
 failed build leaves last night's states untouched. Rebuilding the same night with the same lake and
@@ -21,12 +26,14 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from recrl.config import StatesConfig
 from recrl.lake import DataLayout
-from recrl.sql import connect, parquet_glob, run_sql
+from recrl.sql import connect, parquet_glob, run_sql, stream_sql
 from recrl.states.export import KINDS, SPLITS, TRANSITIONS_DIR
 from recrl.states.vocab import VOCAB_FILE, read_vocab_table, vocab_path
+from recrl.states.write import write_transitions
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ def _replace(new: Path, final: Path) -> None:
 def _build_tables(con: duckdb.DuckDBPyConnection, layout: DataLayout, config: StatesConfig) -> None:
     run_sql(con, "states/events", events_glob=parquet_glob(layout.events, "lake events"))
     run_sql(con, "states/sessions", gap_minutes=config.session_gap_minutes)
+    run_sql(con, "states/drop_events")
     run_sql(con, "states/split_dates", test_days=config.test_days, valid_days=config.valid_days)
     n_dates = sum(len(days) for _split, days in run_sql(con, "states/split_summary").fetchall())
     if n_dates <= config.test_days + config.valid_days:
@@ -97,14 +105,17 @@ def _build_tables(con: duckdb.DuckDBPyConnection, layout: DataLayout, config: St
         )
     con.register("previous_vocab", read_vocab_table(vocab_path(layout)))
     run_sql(con, "states/vocab", min_item_count=config.min_item_count)
-    run_sql(con, "states/history", history_len=config.history_len)
-    rewards = {
-        "reward_click": config.reward_click,
-        "reward_cart": config.reward_cart,
-        "reward_purchase": config.reward_purchase,
-    }
-    run_sql(con, "states/bandit_decisions", **rewards)
-    run_sql(con, "states/sequence_decisions", **rewards)
+    run_sql(con, "states/history_events")
+    run_sql(con, "states/bandit_decisions")
+    run_sql(con, "states/sequence_decisions")
+    run_sql(
+        con,
+        "states/decisions",
+        reward_click=config.reward_click,
+        reward_cart=config.reward_cart,
+        reward_purchase=config.reward_purchase,
+    )
+    run_sql(con, "states/state_bounds", history_len=config.history_len)
 
 
 def build_states(layout: DataLayout, config: StatesConfig) -> StatesSummary:
@@ -121,16 +132,24 @@ def build_states(layout: DataLayout, config: StatesConfig) -> StatesSummary:
         con = connect(memory_limit=config.memory_limit, threads=config.threads, temp_directory=work / "spill")
         try:
             _build_tables(con, layout, config)
-            counts = {split: dict.fromkeys(KINDS, 0) for split in SPLITS}
-            for split, kind, n in run_sql(con, "states/transition_counts").fetchall():
-                counts[split][kind] = int(n)
-            if not any(n for per_kind in counts.values() for n in per_kind.values()):
-                raise ValueError(f"the lake at {layout.events} holds no decisions (no impressions, no feedback)")
             dates = {split: tuple(days) for split, days in run_sql(con, "states/split_summary").fetchall()}
             vocab_size, new_items = run_sql(con, "states/vocab_summary").fetchone()
             new_transitions = work / TRANSITIONS_DIR
             new_vocab = work / VOCAB_FILE
-            run_sql(con, "states/transitions", out_dir=str(new_transitions))
+            history = run_sql(con, "states/history_arrays").fetchnumpy()
+            run_sql(con, "states/drop_sessioned_events")
+            written = write_transitions(
+                stream_sql(con, "states/transitions"),
+                history["item_index"].astype(np.int32),
+                history["type_code"].astype(np.int8),
+                new_transitions,
+                threads=config.threads or os.cpu_count() or 1,
+            )
+            if not new_transitions.is_dir():
+                raise ValueError(f"the lake at {layout.events} holds no decisions (no impressions, no feedback)")
+            counts = {split: dict.fromkeys(KINDS, 0) for split in SPLITS}
+            for (split, kind), n in written.items():
+                counts[split][kind] = n
             run_sql(con, "states/write_vocab", out_path=str(new_vocab))
         finally:
             con.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from recrl.sql import run_sql
+from recrl.sql import run_sql, stream_sql
 
 TABLES: tuple[str, ...] = ("runs", "policies", "ope_estimates", "ranking_metrics")
 """Result tables, in the order they are created."""
@@ -73,4 +73,4 @@ def replace_run(db_path: Path, run_id: str, frames: dict[str, pl.DataFrame]) -> 
 def main_comparison(db_path: Path, run_id: str) -> pl.DataFrame:
     """Per policy: true value, SNIPS / DR (95% CI) / IPS, ESS and NDCG@10 of one run."""
     with connect(db_path, read_only=True) as con:
-        return pl.from_arrow(run_sql(con, "warehouse/main_comparison", run_id=run_id).to_arrow_table())
+        return pl.from_arrow(stream_sql(con, "warehouse/main_comparison", run_id=run_id).read_all())

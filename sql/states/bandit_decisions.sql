@@ -1,78 +1,69 @@
--- Builds: temp table `bandit_decisions`, one row per shown item and position of every logged slate.
--- From: impression rows of `sessioned_events` (those with a request_id) and the click / cart / purchase
---       rows with the same request_id, item_id and position (the feedback that impression earned).
---       reward = $reward_click * click + $reward_cart * cart + $reward_purchase * purchase.
+-- Builds: temp view `bandit_decisions`, one row per shown item and position of every logged slate.
+-- From: rows of `sessioned_events` with a request_id: the impressions and the click / cart / purchase
+--       rows with the same request_id, item_id and position (the feedback that impression earned),
+--       gathered by one aggregate per slot. (decisions.sql turns the flags into the reward.)
+--       A request belongs to one user and session: the smallest user_id and session_id among its
+--       impression rows (a clean log has one of each; the slots take their request's).
 --       next_cut bounds the next state: the user's next request in the same session (strictly before),
 --       or, at the session's last request (done), just after the request's last event (its feedback).
-CREATE OR REPLACE TEMP TABLE bandit_decisions AS
-WITH impressions AS (
-    -- A slot logged twice with different details keeps one row (its earliest ts and the smallest of
-    -- each detail), so decision ids stay unique; a clean log has one row per slot already.
+CREATE OR REPLACE TEMP VIEW bandit_decisions AS
+WITH slots AS (
+    -- A slot logged twice with different details keeps one row (its earliest ts and the smallest
+    -- propensity and policy), so decision ids stay unique; a clean log has one impression per slot.
+    -- Feedback counts only where the position is known (a slot without one cannot be matched).
     SELECT
         request_id,
         position,
         item_id,
-        min(ts) AS ts,
-        min(date) AS date,
-        min(user_id) AS user_id,
-        min(session_id) AS session_id,
-        min(propensity) AS propensity,
-        min(policy_id) AS policy_id
+        min(ts) FILTER (WHERE event_type = 'impression') AS ts,
+        min(date) FILTER (WHERE event_type = 'impression') AS date,
+        min(propensity) FILTER (WHERE event_type = 'impression') AS propensity,
+        min(policy_id) FILTER (WHERE event_type = 'impression') AS policy_id,
+        (CASE WHEN position IS NULL THEN 0 ELSE max((event_type = 'click')::TINYINT) END)::TINYINT AS click,
+        (CASE WHEN position IS NULL THEN 0 ELSE max((event_type = 'cart')::TINYINT) END)::TINYINT AS cart,
+        (CASE WHEN position IS NULL THEN 0 ELSE max((event_type = 'purchase')::TINYINT) END)::TINYINT AS purchase
     FROM sessioned_events
-    WHERE event_type = 'impression' AND request_id IS NOT NULL
+    WHERE request_id IS NOT NULL
     GROUP BY request_id, position, item_id
-),
-feedback AS (
-    SELECT
-        request_id,
-        item_id,
-        position,
-        max((event_type = 'click')::TINYINT) AS click,
-        max((event_type = 'cart')::TINYINT) AS cart,
-        max((event_type = 'purchase')::TINYINT) AS purchase
-    FROM sessioned_events
-    WHERE event_type IN ('click', 'cart', 'purchase') AND request_id IS NOT NULL
-    GROUP BY request_id, item_id, position
+    HAVING min(ts) FILTER (WHERE event_type = 'impression') IS NOT NULL
 ),
 requests AS (
-    SELECT request_id, any_value(user_id) AS user_id, any_value(session_id) AS session_id, min(ts) AS request_ts
-    FROM impressions
-    GROUP BY request_id
-),
-request_ends AS (
-    SELECT request_id, max(ts) AS end_ts
+    SELECT
+        request_id,
+        min(user_id) FILTER (WHERE event_type = 'impression') AS user_id,
+        min(session_id) FILTER (WHERE event_type = 'impression') AS session_id,
+        min(ts) FILTER (WHERE event_type = 'impression') AS request_ts,
+        max(ts) AS end_ts
     FROM sessioned_events
     WHERE request_id IS NOT NULL
     GROUP BY request_id
+    HAVING min(ts) FILTER (WHERE event_type = 'impression') IS NOT NULL
 ),
 request_cuts AS (
     SELECT
-        r.request_id,
-        lead(r.request_ts) OVER (PARTITION BY r.user_id, r.session_id ORDER BY r.request_ts, r.request_id)
-            AS next_request_ts,
-        e.end_ts
-    FROM requests AS r
-    JOIN request_ends AS e USING (request_id)
+        request_id,
+        user_id,
+        session_id,
+        lead(request_ts) OVER (PARTITION BY user_id, session_id ORDER BY request_ts, request_id) AS next_request_ts,
+        end_ts
+    FROM requests
 )
 SELECT
-    'bandit:' || i.request_id || ':' || coalesce(i.position::VARCHAR, '') || ':' || i.item_id AS decision_id,
+    'bandit:' || s.request_id || ':' || coalesce(s.position::VARCHAR, '') || ':' || s.item_id AS decision_id,
     'bandit' AS kind,
-    i.request_id,
-    i.user_id,
-    i.session_id,
-    i.ts,
-    i.date,
-    i.item_id,
-    i.position,
-    coalesce(f.click, 0)::TINYINT AS click,
-    coalesce(f.cart, 0)::TINYINT AS cart,
-    coalesce(f.purchase, 0)::TINYINT AS purchase,
-    ($reward_click * coalesce(f.click, 0) + $reward_cart * coalesce(f.cart, 0)
-        + $reward_purchase * coalesce(f.purchase, 0))::DOUBLE AS reward,
-    i.propensity,
-    i.policy_id,
+    s.request_id,
+    c.user_id,
+    c.session_id,
+    s.ts,
+    s.date,
+    s.item_id,
+    s.position,
+    s.click,
+    s.cart,
+    s.purchase,
+    s.propensity,
+    s.policy_id,
     c.next_request_ts IS NULL AS done,
     coalesce(c.next_request_ts, c.end_ts + INTERVAL 1 MICROSECOND) AS next_cut
-FROM impressions AS i
+FROM slots AS s
 JOIN request_cuts AS c USING (request_id)
-LEFT JOIN feedback AS f USING (request_id, item_id, position)

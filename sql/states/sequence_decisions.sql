@@ -1,11 +1,10 @@
--- Builds: temp table `sequence_decisions`, one row per step of every session of organic feedback.
+-- Builds: temp view `sequence_decisions`, one row per step of every session of organic feedback.
 -- From: click / cart / purchase rows of `sessioned_events` without a request_id (implicit logs). A step
---       is one item at one ts in one session; its action is that item and its reward the largest weight
---       among the step's event types (greatest of $reward_click, $reward_cart, $reward_purchase over the
---       types present: with the default weights, the strongest event). No propensity is logged.
+--       is one item at one ts in one session; its action is that item, its flags the event types it
+--       holds (decisions.sql gives it the largest of their weights). No propensity is logged.
 --       next_cut bounds the next state: the session's next step (strictly before), or just after this
 --       step at the session's last step (done).
-CREATE OR REPLACE TEMP TABLE sequence_decisions AS
+CREATE OR REPLACE TEMP VIEW sequence_decisions AS
 WITH steps AS (
     SELECT
         user_id,
@@ -39,9 +38,6 @@ SELECT
     click,
     cart,
     purchase,
-    greatest(
-        $reward_click * click, $reward_cart * cart, $reward_purchase * purchase
-    )::DOUBLE AS reward,
     NULL::DOUBLE AS propensity,
     NULL::VARCHAR AS policy_id,
     next_step_ts IS NULL AS done,

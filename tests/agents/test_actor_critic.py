@@ -57,7 +57,7 @@ def bandit_transitions(n: int, n_items: int, good_item: int, seed: int) -> Trans
 @pytest.mark.parametrize("behaviour", ["logged", "learned"])
 def test_actor_learns_the_rewarded_item_from_uniform_logs(behaviour: str) -> None:
     n_items, good = 22, 7
-    data = bandit_transitions(4000, n_items, good, seed=1)
+    data = bandit_transitions(2000, n_items, good, seed=1)
     config = dataclasses.replace(SMALL_AGENT, behaviour=behaviour)
     model, logs = train(data, NetworkShape(n_items, 10, 1), config)
     probs = softmax_probs(ActorCriticPolicy(model).item_scores(data.states.take(slice(0, 500))), 1.0)

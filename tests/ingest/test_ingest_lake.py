@@ -145,6 +145,7 @@ CRASHING_INGEST = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
+    import recrl.ingest.run as run
     import recrl.ingest.writer as writer
     from recrl.config import IngestConfig
     from recrl.ingest import ingest
@@ -152,7 +153,7 @@ CRASHING_INGEST = textwrap.dedent(
 
     crash_after, kind = int(sys.argv[3]), sys.argv[4]
     calls = 0
-    real_replace, real_stage = os.replace, writer.BatchWriter.stage_events
+    real_replace, real_stage, real_fast = os.replace, writer.BatchWriter.stage_events, run.stage_plain_csv
 
     def counted(original):
         def wrapper(*args, **kwargs):
@@ -163,16 +164,23 @@ CRASHING_INGEST = textwrap.dedent(
             return original(*args, **kwargs)
         return wrapper
 
+    def after_fast_staging(*args, **kwargs):
+        real_fast(*args, **kwargs)
+        os._exit(9)
+
     if kind == "publish":
         writer.os.replace = counted(real_replace)
-    else:
+    elif kind == "stage":
         writer.BatchWriter.stage_events = counted(real_stage)
-    ingest([sys.argv[1]], "events", DataLayout(Path(sys.argv[2])), IngestConfig(), block_bytes=4096)
+    else:
+        run.stage_plain_csv = after_fast_staging
+    # The block path stages block by block: "stage" crashes between blocks of that path.
+    ingest([sys.argv[1]], "events", DataLayout(Path(sys.argv[2])), IngestConfig(), block_bytes=4096, fast_csv=kind != "stage")
     """
 )
 
 
-@pytest.mark.parametrize(("kind", "crash_after"), [("stage", 2), ("publish", 0), ("publish", 5)])
+@pytest.mark.parametrize(("kind", "crash_after"), [("stage", 2), ("fast", 0), ("publish", 0), ("publish", 5)])
 def test_process_killed_mid_ingest_then_rerun_equals_a_clean_run(tmp_path, kind, crash_after):
     source = write_csv(tmp_path / "night.csv", _rows(2000, days=5))
     clean = DataLayout(tmp_path / "clean")

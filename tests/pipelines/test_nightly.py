@@ -12,7 +12,6 @@ from pipelines.deploy import NIGHTLY_CRON, build_deployments
 from pipelines.nightly import main, nightly
 from recrl.config import PipelineConfig
 from recrl.lake import DataLayout
-from tests.conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +24,8 @@ def prefect_api(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_nightly_flow_end_to_end_and_rerun_replaces_results(prefect_api, tmp_path) -> None:
-    config = tiny_config(tmp_path / "data")
+def test_nightly_flow_end_to_end_and_rerun_replaces_results(prefect_api, make_tiny_config, tmp_path) -> None:
+    config = make_tiny_config(tmp_path / "data")
     run_id = nightly(config=config, run_id="night-1")
     layout = DataLayout(tmp_path / "data")
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
@@ -47,8 +46,8 @@ def test_nightly_flow_end_to_end_and_rerun_replaces_results(prefect_api, tmp_pat
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
 
 
-def test_missing_input_path_fails_with_one_line_naming_it(prefect_api, tmp_path, capsys) -> None:
-    config = dataclasses.replace(tiny_config(tmp_path / "data"), source=str(tmp_path / "no-such-logs"))
+def test_missing_input_path_fails_with_one_line_naming_it(make_tiny_config, tmp_path, capsys) -> None:
+    config = dataclasses.replace(make_tiny_config(tmp_path / "data"), source=str(tmp_path / "no-such-logs"))
     config_file = tmp_path / "config.json"
     config_file.write_text(config.to_json())
     assert main(["--config", str(config_file)]) == 2

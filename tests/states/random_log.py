@@ -47,7 +47,7 @@ def random_events(seed: int, n_users: int = 12, n_items: int = 25, n_days: int =
 
 
 def _order_key(event: dict) -> tuple:
-    # The total order of sql/states/history.sql (NULLS LAST, as DuckDB sorts ascending).
+    # The total order of sql/states/history_events.sql (within one user) (NULLS LAST, as DuckDB sorts ascending).
     def last(value):
         return (value is None, value if value is not None else 0)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
 from recrl.states import build_states, load_transitions, load_vocab
 from recrl.states.vocab import vocab_path
@@ -66,3 +68,16 @@ def test_a_second_night_keeps_every_item_index_and_appends_new_items(tmp_path, s
     assert "late-item" in appended and summary.new_items == len(appended)
     assert "brand-new" not in appended  # first seen in night two's valid/test days
     assert vocab_two.index_of(["late-item"])[0] >= vocab_one.size
+
+
+def test_a_failed_build_leaves_the_previous_states_untouched(tmp_path, small_config):
+    layout = write_lake(tmp_path, random_events(seed=4))
+    build_states(layout, small_config)
+    vocab, tables = snapshot(layout)
+    with pytest.raises(ValueError, match="too few for test_days=30"):
+        build_states(layout, dataclasses.replace(small_config, test_days=30))
+    with pytest.raises(ValueError, match="history_len"):
+        build_states(layout, dataclasses.replace(small_config, history_len=0))
+    vocab_after, tables_after = snapshot(layout)
+    assert vocab_after.equals(vocab) and all(tables_after[s].equals(tables[s]) for s in SPLITS)
+    assert not list(layout.states.glob(".build-*"))
