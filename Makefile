@@ -5,18 +5,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PREFECT_HOME := $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# The local ephemeral API starts in a subprocess; on a busy 2-core machine 20 s (the default) is too short.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test lint bench clean
 
+# torch is pinned to the CPU build (a looser spec pulls a multi-GB CUDA build): these machines carry
+# its wheel in /opt/wheels; elsewhere the plain pin is resolved from the index.
+TORCH_WHEELS := /opt/wheels
+TORCH_LOCAL := $(wildcard $(TORCH_WHEELS)/torch-2.13.0+cpu-*.whl)
+TORCH_SPEC := $(if $(TORCH_LOCAL),torch==2.13.0+cpu,torch==2.13.0)
+TORCH_FIND := $(if $(TORCH_LOCAL),--find-links $(TORCH_WHEELS),)
+
+# uv installs in well under a minute where pip takes several.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	# torch first and pinned: the CPU build; a looser spec pulls a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip install -q --python $(PY) $(TORCH_FIND) '$(TORCH_SPEC)' -e '.[dev]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -9,8 +9,9 @@ from recrl.policies import N_RESERVED, SERVING_EPSILON, plackett_luce_marginals,
 
 
 def sample_slates(probs: np.ndarray, slate_size: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Gumbel-top-k draws: exactly Plackett-Luce sampling without replacement."""
-    keys = np.log(probs)[None, :] - np.log(-np.log(rng.random((n, len(probs)))))
+    """Gumbel-top-k draws: exactly Plackett-Luce sampling without replacement (log 0 = -inf: never drawn)."""
+    with np.errstate(divide="ignore"):
+        keys = np.log(probs)[None, :] - np.log(-np.log(rng.random((n, len(probs)))))
     return np.argsort(-keys, axis=1)[:, :slate_size]
 
 

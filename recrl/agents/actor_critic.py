@@ -87,6 +87,7 @@ def train(
     if len(transitions) == 0:
         raise ValueError("no training transitions")
     torch.manual_seed(config.seed)
+    torch.set_num_threads(config.num_threads)
     rng = np.random.default_rng(config.seed)
     device = pick_device(config.device)
     logged_beta = uses_logged_propensity(config, transitions.propensity)
