@@ -54,12 +54,17 @@ def plot_estimates(estimates: pl.DataFrame, path: Path) -> None:
     estimators = sorted(estimates["estimator"].unique().to_list())
     fig, ax = plt.subplots(figsize=(9, 0.6 + 0.9 * len(policies)))
     offsets = {e: (i - (len(estimators) - 1) / 2) * 0.8 / max(len(estimators), 1) for i, e in enumerate(estimators)}
+    colours = {e: f"C{i}" for i, e in enumerate(estimators)}  # one colour per estimator in every row
+    labelled: set[str] = set()
     for row, policy in enumerate(policies):
         rows = estimates.filter(pl.col("policy") == policy)
         for record in rows.iter_rows(named=True):
+            name = record["estimator"]
+            label = None if name in labelled else name
+            labelled.add(name)
             y = row + offsets[record["estimator"]]
             ax.errorbar(record["value"], y, xerr=[[record["value"] - record["ci_low"]], [record["ci_high"] - record["value"]]],
-                        fmt="o", ms=3, capsize=2, label=record["estimator"] if row == 0 else None)
+                        fmt="o", ms=3, capsize=2, color=colours[name], label=label)
         true_value = rows["true_value"][0]
         if true_value is not None:
             ax.vlines(true_value, row - 0.45, row + 0.45, colors="red", linewidth=2,

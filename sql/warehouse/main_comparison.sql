@@ -1,11 +1,12 @@
 -- Builds: the main comparison of one run: per policy its true value (simulator), on-policy or
--- off-policy estimates with 95% intervals, ESS and NDCG@10 on clicks, best true value first.
+-- off-policy estimates with 95% intervals (the logging policy's on-policy mean in the snips column),
+-- ESS, NDCG@10 on clicks and HR@10 on purchases, best true value first.
 -- From: policies, ope_estimates, ranking_metrics.
 SELECT
     p.policy,
     p.kind,
     p.true_value,
-    max(CASE WHEN e.estimator = 'snips' THEN e.value END)   AS snips,
+    max(CASE WHEN e.estimator IN ('snips', 'on-policy') THEN e.value END) AS snips,
     max(CASE WHEN e.estimator = 'dr' THEN e.value END)      AS dr,
     max(CASE WHEN e.estimator = 'dr' THEN e.ci_low END)     AS dr_ci_low,
     max(CASE WHEN e.estimator = 'dr' THEN e.ci_high END)    AS dr_ci_high,
