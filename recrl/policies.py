@@ -115,15 +115,6 @@ def plackett_luce_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:
     return out
 
 
-def position_probs(policy: Policy, states: StateBatch, slate_size: int, chunk: int = 512) -> np.ndarray:
-    """(B, V, K) probability that ``policy`` shows each item at each position, in chunks."""
-    parts = []
-    for start in range(0, len(states), chunk):
-        part = states.take(slice(start, start + chunk))
-        parts.append(plackett_luce_marginals(softmax_probs(policy.item_scores(part), policy.temperature), slate_size))
-    return np.concatenate(parts, axis=0)
-
-
 def slate_size_of(positions: np.ndarray) -> int:
     """K of a log: highest logged slot + 1 (1 for implicit sequences, whose slot is -1)."""
     return max(1, int(np.max(positions, initial=-1)) + 1)

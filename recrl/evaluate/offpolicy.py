@@ -96,8 +96,8 @@ class RewardFeatures:
         return np.concatenate([np.stack(per_item, axis=2), slot], axis=2)
 
 
-def fit_reward_model(features: RewardFeatures, decisions: TransitionArrays, config: EvalConfig
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def fit_reward_model(features: RewardFeatures, decisions: TransitionArrays, config: EvalConfig,
+                     chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitted q_hat: (q_logged (B,), q_candidates (B, V)), each row predicted by a model that never
     saw its fold (Chernozhukov et al. 2018; the DR convention of obp)."""
     rows = np.arange(len(decisions))
@@ -105,10 +105,15 @@ def fit_reward_model(features: RewardFeatures, decisions: TransitionArrays, conf
     def candidate_features(subset: np.ndarray) -> np.ndarray:
         return features.candidates(decisions.states.take(subset), decisions.position[subset])
 
-    x_logged = candidate_features(rows)[rows, decisions.action]  # (B, F)
+    # The logged item's features, built in chunks like the candidates: (B, V, F) at once is too big.
+    x_logged = np.concatenate([
+        candidate_features(part)[np.arange(len(part)), decisions.action[part]]
+        for part in np.array_split(rows, max(1, -(-len(rows) // chunk)))
+    ])  # (B, F)
     return cross_fitted_q(
         lambda: HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, random_state=config.seed),
         x_logged, decisions.reward, candidate_features, n_folds=config.reward_model_folds, seed=config.seed,
+        chunk_rows=chunk,
     )
 
 
