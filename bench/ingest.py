@@ -2,13 +2,16 @@
 
 Generates one canonical CSV of ``--rows`` rows (default 20M) in a temp dir, then runs each contender
 in its own subprocess (so peak RSS is each one's own, read from ``resource`` ru_maxrss), and prints
-JSON with rows/s, peak RSS and recrl's ratio to raw polars. Also writes ``bench/results/ingest.json``.
+JSON with rows/s, CPU seconds (user + system, all threads), peak RSS and recrl's ratio to raw polars.
+On a shared machine wall time depends on the load (recorded before and after as the 1-minute load
+average); CPU seconds much less. Also writes ``bench/results/ingest.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -58,7 +61,9 @@ def measure(name: str, source: Path, out: Path, n_rows: int) -> dict:
     wrapper = (
         "import resource, time, json\nt = time.perf_counter()\n"
         f"{code}\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+        "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t,"
+        " 'cpu_seconds': usage.ru_utime + usage.ru_stime, 'peak_rss_mb': usage.ru_maxrss / 1024}))"
     )
     result = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True)
     stats = json.loads(result.stdout.strip().splitlines()[-1])
@@ -74,9 +79,13 @@ def main() -> None:
         t = time.perf_counter()
         generate(source, args.rows)
         results = {"rows": args.rows, "csv_mb": source.stat().st_size / 2**20, "generate_s": time.perf_counter() - t}
+        results["load_avg_1m_before"] = os.getloadavg()[0]
         for name in CONTENDERS:
             results[name] = measure(name, source, Path(tmp) / name, args.rows)
-    results["recrl_vs_polars_raw_throughput"] = results["recrl"]["rows_per_s"] / results["polars_raw"]["rows_per_s"]
+        results["load_avg_1m_after"] = os.getloadavg()[0]
+    recrl, raw = results["recrl"], results["polars_raw"]
+    results["recrl_vs_polars_raw_throughput"] = recrl["rows_per_s"] / raw["rows_per_s"]
+    results["recrl_vs_polars_raw_cpu"] = raw["cpu_seconds"] / recrl["cpu_seconds"]
     text = json.dumps(results, indent=2)
     print(text)
     out = Path(__file__).resolve().parent / "results" / "ingest.json"

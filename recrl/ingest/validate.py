@@ -14,6 +14,7 @@ zone is unknown. ``"ms"`` / ``"s"`` are integer Unix epochs in milliseconds / se
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -58,20 +59,26 @@ def _optional_string(name: str) -> pl.Expr:
     return pl.when(column.str.strip_chars() != "").then(column).alias(name)
 
 
-def validation_columns(ts_format: str, config: IngestConfig, now: dt.datetime) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
-    """The expressions of validation, for an eager frame or a lazy pipeline alike.
+@dataclass(frozen=True)
+class Validation:
+    """The expressions of validation, for an eager frame or a lazy pipeline alike (``validation_columns``)."""
+
+    typed: list[pl.Expr]
+    """``_position`` and ``_propensity`` parsed from their text (null where absent or unparsable)."""
+    accepted: pl.Expr
+    """True where no check fails (needs ``typed``). Booleans only: the cheap way to split the rows."""
+    reason_code: pl.Expr
+    """The first failing check's code, null for an accepted row (needs ``typed``). A chain of string
+    columns, one per check: evaluate it only on rejected rows."""
+    reason: pl.Expr
+    """Its human text (string formatting: evaluate it only on rejected rows)."""
+
+
+def validation_columns(ts_format: str, config: IngestConfig, now: dt.datetime) -> Validation:
+    """The expressions of validation (see ``Validation``).
 
     Input columns: ``_reason``/``_detail`` (a reader's own rejection), the canonical columns as read,
     and ``_ts`` (the parsed timestamp, see ``parse_timestamp``).
-
-    Returns
-    -------
-    typed
-        ``_position`` and ``_propensity`` parsed from their text (null where absent or unparsable).
-    reason_code
-        The first failing check's code, null for an accepted row (needs ``typed`` columns).
-    reason
-        Its human text (string formatting: evaluate it only on rejected rows).
     """
     min_ts = dt.datetime.fromisoformat(config.min_timestamp).replace(tzinfo=dt.UTC)
     max_ts = now + dt.timedelta(seconds=config.max_future_seconds)
@@ -117,13 +124,17 @@ def validation_columns(ts_format: str, config: IngestConfig, now: dt.datetime) -
             pl.format("propensity {} is not in (0, 1]", pl.col("_propensity")),
         ),
     ]
+    # A failing check whose inputs are null yields null, not False: fill so it counts as passed.
+    failures = [failed.fill_null(False) for failed, _, _ in codes]
     code_expr = pl.when(pl.col("_reason").is_not_null()).then(pl.col("_reason"))
     text_expr = pl.when(pl.col("_reason").is_not_null()).then(pl.col("_detail"))
-    for failed, code, text in codes:
-        # A failing check whose inputs are null yields null, not False: fill so the chain skips it.
-        code_expr = code_expr.when(failed.fill_null(False)).then(pl.lit(code))
-        text_expr = text_expr.when(failed.fill_null(False)).then(text)
-    return typed, code_expr.alias("reason_code"), text_expr.alias("reason")
+    for failed, (_, code, text) in zip(failures, codes, strict=True):
+        code_expr = code_expr.when(failed).then(pl.lit(code))
+        text_expr = text_expr.when(failed).then(text)
+    accepted = pl.col("_reason").is_null() & ~pl.any_horizontal(failures)
+    return Validation(
+        typed, accepted.alias("_accepted"), code_expr.alias("reason_code"), text_expr.alias("reason")
+    )
 
 
 ACCEPTED_COLUMNS: tuple[pl.Expr, ...] = (
@@ -163,11 +174,11 @@ def validate(
         ts = candidates.select(ts_expr).to_series()
     else:
         ts = parse_timestamp(candidates["ts"].cast(pl.String), ts_format)
-    typed, code_expr, text_expr = validation_columns(ts_format, config, now)
-    # Codes are cheap to compute for every row; texts (string formatting) only for the rejected few.
-    frame = candidates.with_columns(ts.alias("_ts"), *typed).with_columns(code_expr)
-    accepted = frame.filter(pl.col("reason_code").is_null()).select("_line", "_sub", *ACCEPTED_COLUMNS)
-    rejected = frame.filter(pl.col("reason_code").is_not_null()).select(
-        "_line", "_sub", "_raw", "reason_code", text_expr, QUARANTINE_DATE
+    checks = validation_columns(ts_format, config, now)
+    # The split needs booleans only; codes and texts (strings) are computed for the rejected few.
+    frame = candidates.with_columns(ts.alias("_ts"), *checks.typed).with_columns(checks.accepted)
+    accepted = frame.filter(pl.col("_accepted")).select("_line", "_sub", *ACCEPTED_COLUMNS)
+    rejected = frame.filter(~pl.col("_accepted")).select(
+        "_line", "_sub", "_raw", checks.reason_code, checks.reason, QUARANTINE_DATE
     )
     return accepted, rejected

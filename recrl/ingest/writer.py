@@ -36,6 +36,8 @@ STAGING_DIR = "_staging"
 QUARANTINE_KEY = ("source_name", "line_number", "record_index", "raw", "reason_code")
 """Columns that identify a quarantined record: the same rejected record from the same file name."""
 QUARANTINE_COLUMNS = ("raw", "source_file", "line_number", "record_index", "reason_code", "reason")
+DUPLICATE_PROBE = ("ts", "user_id")
+"""Canonical columns read first when looking for duplicate rows: rows that differ here differ."""
 FAST_DIR = "fast"
 """Staging sub-folder of the fast CSV path: ``fast/<file index>/{events,quarantine}/...``."""
 
@@ -141,6 +143,10 @@ class BatchWriter:
         """True when a partition's one fast-path file needs no rewrite: no duplicate inside, none in the lake."""
         if chunks or len(fast) != 1 or _has_parquet(final_dir):
             return False
+        # Rows distinct in (ts, user_id) are distinct rows: two narrow columns usually settle it.
+        probe = pl.read_parquet(fast[0][1], columns=list(DUPLICATE_PROBE))
+        if _first_distinct(probe, list(DUPLICATE_PROBE)).all():
+            return True
         rows = pl.read_parquet(fast[0][1], columns=list(CANONICAL_COLUMNS))
         return bool(_first_distinct(rows, list(CANONICAL_COLUMNS)).all())
 

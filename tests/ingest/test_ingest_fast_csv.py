@@ -16,6 +16,7 @@ from recrl.config import IngestConfig
 from recrl.ingest import fast_csv, ingest
 from recrl.ingest.fast_csv import profile_file
 from recrl.ingest.keys import user_key_table
+from recrl.ingest.validate import ISO_T, validation_columns
 from recrl.lake import DataLayout, user_shard
 
 NOW = dt.datetime(2026, 11, 10, tzinfo=dt.UTC)
@@ -119,6 +120,12 @@ def test_fast_path_writes_the_same_bytes_for_the_same_input(tmp_path, fast_calls
         ("quoted", f'{CSV_HEADER}\n"2026-11-01T10:00:00Z",u1,,i1,click,,,,\n2026-11-01T10:00:01Z,u2,,i1,click,,,,\n'.encode()),
         ("crlf", f"{CSV_HEADER}\r\n2026-11-01T10:00:00Z,u1,,i1,click,,,,\r\n".encode()),
         ("blank_line", f"{CSV_HEADER}\n2026-11-01T10:00:00Z,u1,,i1,click,,,,\n\n2026-11-01T10:00:01Z,u2,,i1,click,,,,\n".encode()),
+        # The comma total balances: the blank line's missing commas sit on a line with too many.
+        (
+            "blank_and_too_many",
+            f"{CSV_HEADER}\n2026-11-01T10:00:00Z,u1,,i1,click,,,,,,,,,\n\n"
+            "2026-11-01T10:00:01Z,u2,,i1,click,,,,\n".encode(),
+        ),
         ("too_few", f"{CSV_HEADER}\n2026-11-01T10:00:00Z,u1,,i1,click,,,\n2026-11-01T10:00:01Z,u2,,i1,click,,,,,\n".encode()),
         ("too_many", f"{CSV_HEADER}\n2026-11-01T10:00:00Z,u1,,i1,click,,,,,\n".encode()),
         ("bad_utf8", f"{CSV_HEADER}\n2026-11-01T10:00:00Z,u1,,i1,click,,,,\n".encode() + b"2026-11-01T10:00:01Z,\xff,,i1,click,,,,\n"),
@@ -137,7 +144,8 @@ def test_files_the_pipeline_cannot_take_fall_back_with_the_same_result(tmp_path,
         assert fast_calls == [(1, 1)]  # plain: the pipeline took it
     else:
         assert all(call is None for call in fast_calls)  # refused (or never tried): the block path ran
-    assert fast[1]["input_rows"].item() == content.count(b"\n") + (not content.endswith(b"\n")) - 1 - (name == "blank_line")
+    lines = content.count(b"\n") + (not content.endswith(b"\n"))
+    assert fast[1]["input_rows"].item() == lines - 1 - content.count(b"\n\n")  # header and blank lines
 
 
 def test_profile_reads_line_count_and_refuses_unplain_bytes(tmp_path):
@@ -185,3 +193,50 @@ def test_user_key_collisions_fall_back_to_joining_on_the_id(tmp_path, monkeypatc
     block = _nights(tmp_path, "block", False, [[source]])
     assert fast_calls and fast_calls[0] is not None
     _assert_same_lake(fast, block)
+
+
+def test_a_clean_file_is_read_once_and_equals_the_block_path(tmp_path, monkeypatch, fast_calls):
+    source = write_csv(tmp_path / "clean.csv", _rows(300, 7))
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("a file without bad rows must not be scanned for rejected rows")
+
+    monkeypatch.setattr(fast_csv, "_rejected_rows", no_second_pass)
+    fast = _nights(tmp_path, "fast", True, [[source]])
+    block = _nights(tmp_path, "block", False, [[source]])
+    assert fast_calls == [(300, 0)]
+    _assert_same_lake(fast, block)
+
+
+def test_rows_sharing_ts_and_user_are_kept_and_exact_repeats_dropped(tmp_path, fast_calls):
+    # Same (ts, user_id), different item: distinct rows, both kept; the exact repeat is a duplicate.
+    rows = ["2026-11-01T10:00:00Z,u1,s1,i1,click,,,,", "2026-11-01T10:00:00Z,u1,s1,i2,click,,,,"]
+    rows += [rows[0], "2026-11-01T10:00:00Z,u2,s1,i1,click,,,,"]
+    source = write_csv(tmp_path / "night.csv", rows)
+    fast = _nights(tmp_path, "fast", True, [[source]])
+    block = _nights(tmp_path, "block", False, [[source]])
+    assert fast_calls == [(4, 0)]
+    _assert_same_lake(fast, block)
+    assert fast[1]["accepted_rows"].item() == 3 and fast[1]["duplicate_rows"].item() == 1
+    distinct = [row for row in _rows(50, 8) if row.startswith("2026-11-01")]
+    fast = _nights(tmp_path, "fast_distinct", True, [[write_csv(tmp_path / "distinct.csv", distinct)]])
+    records = fast[1]
+    assert records["accepted_rows"].item() == len(set(distinct))
+    assert records["duplicate_rows"].item() == len(distinct) - len(set(distinct))
+
+
+def test_accepted_flag_is_exactly_no_reason_code():
+    config = IngestConfig()
+    checks = validation_columns("iso", config, NOW)
+    fields = [row.split(",") for row in _rows(200, 9) + PLAIN_BAD]
+    frame = pl.DataFrame(fields, schema=CSV_HEADER.split(","), orient="row")
+    frame = frame.with_columns(
+        pl.when(pl.col(name) != "").then(pl.col(name)).alias(name) for name in frame.columns
+    ).with_columns(
+        _reason=pl.when(pl.col("user_id") == "user3").then(pl.lit("malformed_line")),
+        _detail=pl.lit(None, dtype=pl.String),
+        _ts=pl.col("ts").str.to_datetime(ISO_T, strict=False, time_zone="UTC", time_unit="us"),
+    ).with_columns(*checks.typed)
+    result = frame.select(checks.accepted, checks.reason_code)
+    assert result["_accepted"].to_list() == result["reason_code"].is_null().to_list()
+    assert 0 < result["_accepted"].sum() < frame.height and (result["reason_code"] == "malformed_line").any()
