@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -221,7 +220,15 @@ def pandas_transitions(layout: DataLayout, config: StatesConfig) -> pa.Table:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """Peak RSS of this process's own memory (VmHWM).
+
+    Not ``getrusage``'s ru_maxrss: Linux carries it across exec, so a child started while the parent
+    held the generated lake (about 9 GB at 10M events) reported the parent's peak, not its own.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("VmHWM not found in /proc/self/status (Linux only)")
 
 
 def _child(engine: str, root: Path, threads: int, memory_limit: str) -> dict:

@@ -3,13 +3,14 @@
 The statements run in this order on one in-memory connection, each building a temp table the next
 ones read (every file's header says what it builds and from what):
 
-    events -> sessions (drop_events) -> split_dates -> vocab -> history_events
-           -> bandit_decisions, sequence_decisions (views) -> decisions -> state_bounds
-           -> history_arrays (fetched), drop_sessioned_events -> transitions (streamed) -> write_vocab
+    unordered (a setting) -> events -> sessions, sessioned_events (a view) -> split_dates -> vocab
+           -> users -> history (fetched) -> bandit_decisions, sequence_decisions (views)
+           -> transitions (streamed) -> write_vocab
 
-States are not carried as lists through the SQL: ``state_bounds`` gives each state as a slice of
-``history_events`` (two integers), and ``recrl.states.write`` turns the slices into Arrow lists and
-writes the split=/date= Parquet partitions with pyarrow, one batch at a time.
+States are not carried as lists through the SQL: ``history`` fetches every user's feedback as four
+numpy columns, each transition row carries its user and the times its states are cut at, and
+``recrl.states.history`` / ``recrl.states.write`` find each state's slice by binary search, gather
+the Arrow lists and write the split=/date= Parquet partitions with pyarrow, one batch at a time.
 
 Outputs are written beside the old ones and swapped in only after every statement succeeded, so a
 failed build leaves last night's states untouched. Rebuilding the same night with the same lake and
@@ -26,12 +27,12 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import numpy as np
 
 from recrl.config import StatesConfig
 from recrl.lake import DataLayout
 from recrl.sql import connect, parquet_glob, run_sql, stream_sql
 from recrl.states.export import KINDS, SPLITS, TRANSITIONS_DIR
+from recrl.states.history import FeedbackHistory
 from recrl.states.vocab import VOCAB_FILE, read_vocab_table, vocab_path
 from recrl.states.write import write_transitions
 
@@ -93,9 +94,10 @@ def _replace(new: Path, final: Path) -> None:
 
 
 def _build_tables(con: duckdb.DuckDBPyConnection, layout: DataLayout, config: StatesConfig) -> None:
+    run_sql(con, "states/unordered")
     run_sql(con, "states/events", events_glob=parquet_glob(layout.events, "lake events"))
     run_sql(con, "states/sessions", gap_minutes=config.session_gap_minutes)
-    run_sql(con, "states/drop_events")
+    run_sql(con, "states/sessioned_events")
     run_sql(con, "states/split_dates", test_days=config.test_days, valid_days=config.valid_days)
     n_dates = sum(len(days) for _split, days in run_sql(con, "states/split_summary").fetchall())
     if n_dates <= config.test_days + config.valid_days:
@@ -105,17 +107,9 @@ def _build_tables(con: duckdb.DuckDBPyConnection, layout: DataLayout, config: St
         )
     con.register("previous_vocab", read_vocab_table(vocab_path(layout)))
     run_sql(con, "states/vocab", min_item_count=config.min_item_count)
-    run_sql(con, "states/history_events")
+    run_sql(con, "states/users")
     run_sql(con, "states/bandit_decisions")
     run_sql(con, "states/sequence_decisions")
-    run_sql(
-        con,
-        "states/decisions",
-        reward_click=config.reward_click,
-        reward_cart=config.reward_cart,
-        reward_purchase=config.reward_purchase,
-    )
-    run_sql(con, "states/state_bounds", history_len=config.history_len)
 
 
 def build_states(layout: DataLayout, config: StatesConfig) -> StatesSummary:
@@ -136,17 +130,28 @@ def build_states(layout: DataLayout, config: StatesConfig) -> StatesSummary:
             vocab_size, new_items = run_sql(con, "states/vocab_summary").fetchone()
             new_transitions = work / TRANSITIONS_DIR
             new_vocab = work / VOCAB_FILE
-            history = run_sql(con, "states/history_arrays").fetchnumpy()
-            run_sql(con, "states/drop_sessioned_events")
+            feedback = run_sql(con, "states/history").fetchnumpy()
+            history = FeedbackHistory.from_events(
+                feedback["user_key"], feedback["ts_us"], feedback["item_index"], feedback["type_code"]
+            )
+            transitions = stream_sql(
+                con,
+                "states/transitions",
+                reward_click=config.reward_click,
+                reward_cart=config.reward_cart,
+                reward_purchase=config.reward_purchase,
+            )
             written = write_transitions(
-                stream_sql(con, "states/transitions"),
-                history["item_index"].astype(np.int32),
-                history["type_code"].astype(np.int8),
+                transitions,
+                history,
+                config.history_len,
                 new_transitions,
                 threads=config.threads or os.cpu_count() or 1,
             )
             if not new_transitions.is_dir():
-                raise ValueError(f"the lake at {layout.events} holds no decisions (no impressions, no feedback)")
+                raise ValueError(
+                    f"the lake at {layout.events} holds no decisions (no impressions, no feedback)"
+                )
             counts = {split: dict.fromkeys(KINDS, 0) for split in SPLITS}
             for (split, kind), n in written.items():
                 counts[split][kind] = n

@@ -1,11 +1,10 @@
-"""Transition rows with state slices -> the transitions Parquet dataset (``split=S/date=D/`` folders).
+"""Transition rows with state cuts -> the transitions Parquet dataset (``split=S/date=D/`` folders).
 
-``sql/states/transitions.sql`` gives every decision its state and next state as slices of
-``history_events`` (every user's click / cart / purchase events numbered in one total order, each
-user's run oldest first): the state holds positions ``[end - length, end)``. Carrying lists through
-DuckDB's joins and its Parquet writer was most of the build's time, so the lists are made here,
-in Arrow, from two fixed-width columns per state, and written with pyarrow batch by batch (memory
-stays bounded by one batch, whatever the log's size).
+``sql/states/transitions.sql`` gives every decision its user and the times its state and next state
+are cut at; ``recrl.states.history`` turns each cut into a slice of the user's feedback (positions
+``[end - length, end)``). Carrying lists through DuckDB's joins and its Parquet writer was most of
+the build's time, so the lists are made here, in Arrow, and written with pyarrow batch by batch
+(memory stays bounded by one batch, whatever the log's size).
 
 Gathering without per-row Python: for B rows with slice ends ``e`` and lengths ``n``, the list
 offsets are ``o = [0, cumsum(n)]`` and flat slot ``j`` of row ``i`` (``o_i <= j < o_{i+1}``) takes
@@ -15,7 +14,7 @@ offsets are ``o = [0, cumsum(n)]`` and flat slot ``j`` of row ``i`` (``o_i <= j 
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recrl.states.export import TRANSITION_SCHEMA
+from recrl.states.history import FeedbackHistory
 
 PART_FILE = "part-0.parquet"
 """Name of the one file in each ``split=S/date=D`` folder."""
@@ -60,14 +60,14 @@ def slice_lists(
     )
 
 
-def _with_lists(batch: pa.RecordBatch, items: np.ndarray, types: np.ndarray) -> pa.Table:
-    """A transitions.sql batch -> rows of TRANSITION_SCHEMA (slices replaced by their lists)."""
+def _with_lists(batch: pa.RecordBatch, history: FeedbackHistory, history_len: int) -> pa.Table:
+    """A transitions.sql batch -> rows of TRANSITION_SCHEMA (state cuts replaced by their lists)."""
     columns = {name: batch.column(name) for name in batch.schema.names}
-    for prefix in ("", "next_"):
-        ends = columns.pop(f"{prefix}history_end").to_numpy()  # (B,) int64
-        lengths = columns.pop(f"{prefix}history_length").to_numpy()  # (B,) int32
+    user_key = columns.pop("user_key").to_numpy()  # (B,)
+    for prefix, cut in (("", "state_cut_us"), ("next_", "next_cut_us")):
+        ends, lengths = history.slices(user_key, columns.pop(cut).to_numpy(), history_len)
         columns[f"{prefix}history_items"], columns[f"{prefix}history_types"] = slice_lists(
-            items, types, ends, lengths
+            history.items, history.types, ends, lengths
         )
     return pa.table([columns[name] for name in TRANSITION_SCHEMA.names], schema=TRANSITION_SCHEMA)
 
@@ -85,11 +85,15 @@ def _partitions(batch: pa.RecordBatch) -> list[tuple[str, pa.RecordBatch]]:
 
 
 def write_transitions(
-    batches: pa.RecordBatchReader, items: np.ndarray, types: np.ndarray, out_dir: Path, threads: int = 1
+    batches: pa.RecordBatchReader,
+    history: FeedbackHistory,
+    history_len: int,
+    out_dir: Path,
+    threads: int = 1,
 ) -> Counter[tuple[str, str]]:
     """Write the rows of ``batches`` (transitions.sql) under ``out_dir``; returns rows per (split, kind).
 
-    ``items`` / ``types`` are ``history_events`` in pos order (``history_arrays.sql``). Each date's
+    States hold the last ``history_len`` events of ``history`` before their cut. Each date's
     rows go to ``out_dir/split=S/date=D/part-0.parquet``; up to ``threads`` files are written at once.
     Nothing is created when ``batches`` holds no rows.
     """
@@ -97,14 +101,25 @@ def write_transitions(
     counts: Counter[tuple[str, str]] = Counter()
 
     def write(folder: str, rows: pa.RecordBatch) -> pa.Table:
-        table = _with_lists(rows, items, types)
+        table = _with_lists(rows, history, history_len)
         writers[folder].write_table(table)
         return table.group_by(["split", "kind"]).aggregate([([], "count_all")])
 
+    def tally(parts_written: list[Future[pa.Table]]) -> None:
+        for done in parts_written:
+            grouped = done.result()
+            columns = (grouped.column(name).to_pylist() for name in ("split", "kind", "count_all"))
+            for split, kind, n in zip(*columns, strict=True):
+                counts[(split, kind)] += n
+
+    # The pool writes one batch's parts (one per folder, so in parallel) while DuckDB makes the next
+    # batch; a folder's writer takes one part at a time, so a batch's parts wait for the previous ones.
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        in_flight: list[Future[pa.Table]] = []
         try:
             for batch in batches:
                 parts = _partitions(batch)
+                tally(in_flight)
                 for folder, _ in parts:
                     if folder not in writers:
                         (out_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -114,13 +129,10 @@ def write_transitions(
                             use_dictionary=_DICTIONARY_COLUMNS,
                             write_statistics=_STATISTICS_COLUMNS,
                         )
-                # Each folder's writer takes one part per batch, so the parts can be written in parallel.
-                for done in [pool.submit(write, folder, rows) for folder, rows in parts]:
-                    grouped = done.result()
-                    columns = (grouped.column(name).to_pylist() for name in ("split", "kind", "count_all"))
-                    for split, kind, n in zip(*columns, strict=True):
-                        counts[(split, kind)] += n
+                in_flight = [pool.submit(write, folder, rows) for folder, rows in parts]
+            tally(in_flight)
         finally:
+            wait(in_flight)
             for writer in writers.values():
                 writer.close()
     return counts

@@ -1,7 +1,8 @@
 -- Builds: temp view `bandit_decisions`, one row per shown item and position of every logged slate.
--- From: rows of `sessioned_events` with a request_id: the impressions and the click / cart / purchase
---       rows with the same request_id, item_id and position (the feedback that impression earned),
---       gathered by one aggregate per slot. (decisions.sql turns the flags into the reward.)
+-- From: rows with a request_id: per slot, the impression and the click / cart / purchase rows with the
+--       same request_id, item_id and position (the feedback that impression earned), gathered by one
+--       aggregate over `events` (transitions.sql turns the flags into the reward); per request, one
+--       aggregate over `sessioned_events` (only requests need the session).
 --       A request belongs to one user and session: the smallest user_id and session_id among its
 --       impression rows (a clean log has one of each; the slots take their request's).
 --       next_cut bounds the next state: the user's next request in the same session (strictly before),
@@ -22,7 +23,7 @@ WITH slots AS (
         (CASE WHEN position IS NULL THEN 0 ELSE max((event_type = 'click')::TINYINT) END)::TINYINT AS click,
         (CASE WHEN position IS NULL THEN 0 ELSE max((event_type = 'cart')::TINYINT) END)::TINYINT AS cart,
         (CASE WHEN position IS NULL THEN 0 ELSE max((event_type = 'purchase')::TINYINT) END)::TINYINT AS purchase
-    FROM sessioned_events
+    FROM events
     WHERE request_id IS NOT NULL
     GROUP BY request_id, position, item_id
     HAVING min(ts) FILTER (WHERE event_type = 'impression') IS NOT NULL

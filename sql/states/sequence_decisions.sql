@@ -1,7 +1,7 @@
 -- Builds: temp view `sequence_decisions`, one row per step of every session of organic feedback.
 -- From: click / cart / purchase rows of `sessioned_events` without a request_id (implicit logs). A step
 --       is one item at one ts in one session; its action is that item, its flags the event types it
---       holds (decisions.sql gives it the largest of their weights). No propensity is logged.
+--       holds (transitions.sql gives it the largest of their weights). No propensity is logged.
 --       next_cut bounds the next state: the session's next step (strictly before), or just after this
 --       step at the session's last step (done).
 CREATE OR REPLACE TEMP VIEW sequence_decisions AS

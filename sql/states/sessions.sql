@@ -1,11 +1,12 @@
--- Builds: temp table `sessioned_events`, `events` with every row given a session id.
+-- Builds: temp table `gap_sessions` (user_id, ts, session_id), the session of every (user, ts) moment
+--         of the `events` rows without a session id (`sessioned_events` attaches it to the rows).
 -- From: `events`. Rows that carry the log's own session id keep it. Rows without one are cut into
 --       sessions per user by inactivity: a gap of more than $gap_minutes minutes since the user's
 --       previous id-less event starts a new session. Such a session's id is
 --       'gap:<user_id>:<start ts>' so it does not change when later nights append events.
 --       The windows run over the distinct (user, ts) moments only (two narrow columns, and rows at
---       the same ts fall into one session by construction); the rows get their session by a join.
-CREATE OR REPLACE TEMP TABLE sessioned_events AS
+--       the same ts fall into one session by construction).
+CREATE OR REPLACE TEMP TABLE gap_sessions AS
 WITH moments AS (
     SELECT DISTINCT user_id, ts
     FROM events
@@ -21,7 +22,7 @@ gaps AS (
             AS starts_session
     FROM (SELECT user_id, ts, epoch_us(ts) AS us FROM moments)
 ),
-gap_sessions AS (
+gap_starts AS (
     SELECT
         user_id,
         ts,
@@ -30,22 +31,9 @@ gap_sessions AS (
     FROM gaps
 )
 SELECT
-    e.ts,
-    e.user_id,
+    user_id,
+    ts,
     -- make_timestamp(µs) is the UTC wall time as a zone-less timestamp: no time-zone lookup per row.
-    'gap:' || e.user_id || ':' || strftime(make_timestamp(g.session_start_us), '%Y-%m-%dT%H:%M:%S.%fZ')
-        AS session_id,
-    e.item_id,
-    e.event_type,
-    e.position,
-    e.request_id,
-    e.propensity,
-    e.policy_id,
-    e.date
-FROM events AS e
-JOIN gap_sessions AS g USING (user_id, ts)
-WHERE e.session_id IS NULL
-UNION ALL
-SELECT ts, user_id, session_id, item_id, event_type, position, request_id, propensity, policy_id, date
-FROM events
-WHERE session_id IS NOT NULL
+    'gap:' || user_id || ':' || strftime(make_timestamp(session_start_us), '%Y-%m-%dT%H:%M:%S.%fZ')
+        AS session_id
+FROM gap_starts

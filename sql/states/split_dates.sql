@@ -1,10 +1,10 @@
 -- Builds: temp table `split_dates`, the split (train / valid / test) of every date present in the log.
--- From: `sessioned_events`. The last $test_days dates present are test, the $valid_days dates before
+-- From: `events`. The last $test_days dates present are test, the $valid_days dates before
 --       them are valid, every earlier date is train (dates present in the log, not calendar days).
 CREATE OR REPLACE TEMP TABLE split_dates AS
 WITH ranked AS (
     SELECT date, dense_rank() OVER (ORDER BY date DESC) AS rank_from_end
-    FROM (SELECT DISTINCT date FROM sessioned_events)
+    FROM (SELECT DISTINCT date FROM events)
 )
 SELECT
     date,

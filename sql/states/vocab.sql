@@ -1,12 +1,12 @@
 -- Builds: temp table `vocab` (item_index, item_id, count, first_seen_date), the item vocabulary.
--- From: `sessioned_events` of the train split (`split_dates`) and `previous_vocab` (last night's
+-- From: `events` of the train split (`split_dates`) and `previous_vocab` (last night's
 --       vocabulary, empty on the first night). Items of `previous_vocab` keep their index; train items
 --       it lacks that occur at least $min_item_count times are appended after its largest index, in
 --       order of first train date, then item id. Indices 0 (padding) and 1 (unknown) are reserved.
 CREATE OR REPLACE TEMP TABLE vocab AS
 WITH train_counts AS (
     SELECT e.item_id, count(*)::BIGINT AS count, min(e.date) AS first_seen_date
-    FROM sessioned_events AS e
+    FROM events AS e
     JOIN split_dates AS s USING (date)
     WHERE s.split = 'train'
     GROUP BY e.item_id

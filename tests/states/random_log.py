@@ -47,7 +47,8 @@ def random_events(seed: int, n_users: int = 12, n_items: int = 25, n_days: int =
 
 
 def _order_key(event: dict) -> tuple:
-    # The total order of sql/states/history_events.sql (within one user) (NULLS LAST, as DuckDB sorts ascending).
+    # sql/states/history.sql's order within a user (ts, type, item), refined by request and position:
+    # rows tied on (ts, type, item) hold the same item and type, so the refinement changes no list.
     def last(value):
         return (value is None, value if value is not None else 0)
 
