@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from recrl.baselines import ItemKNNPolicy, PopularityPolicy, PureSVDPolicy, interactions_from_transitions
 from recrl.config import EvalConfig, PipelineConfig, SimConfig, StatesConfig
@@ -78,7 +79,9 @@ def one_seed(seed: int, users: int, items: int, days: int, workdir: Path, eval_c
     popularity = PopularityPolicy(interactions)
     item_knn = ItemKNNPolicy(interactions, config.baselines)
     features = RewardFeatures(popularity, item_knn, PureSVDPolicy(interactions, config.baselines), sim.slate_size)
-    q_logged, q_candidates = fit_reward_model(features, test, eval_config)
+    earlier = to_arrays(pa.concat_tables([load_transitions(layout, split) for split in ("train", "valid")]),
+                        config.states.history_len)
+    q_logged, q_candidates = fit_reward_model(features, test, eval_config, earlier)
     simulator = Simulator(sim)
     truth = simulator_truth(simulator, layout.truth, vocab, config.states.reward_click,
                             config.states.reward_purchase, sim.slate_size)

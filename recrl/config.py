@@ -137,10 +137,11 @@ class AgentConfig:
     """Uniformly drawn unshown items per transition whose Q is regressed to 0 (SNQN, Xin et al. 2022)."""
     target_tau: float = 0.01
     """Soft update rate of the target critic."""
-    weight_clip_low: float = 0.1
-    """Lower cap of the importance ratio pi/beta (SA2C)."""
-    weight_clip_high: float = 10.0
-    """Upper cap of the importance ratio pi/beta (SA2C)."""
+    weight_cap: float = 1.0
+    """Cap of the inverse-propensity weight 1 / beta_k(a | s), as a multiple of its batch median, before
+    the batch's weights are normalised to mean 1. 1.0 corrects over-exposure only (items the logger showed
+    more than the median are down-weighted); larger caps also up-weight rarely shown items, which cost
+    true value on the default world (measured in ``recrl.agents.actor_critic``)."""
     entropy_coef: float = 0.01
     """Entropy bonus of the actor (keeps the serving policy stochastic enough for OPE)."""
     behaviour: str = "auto"

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from sklearn.ensemble import HistGradientBoostingRegressor
 
 from recrl.baselines.cf import ItemKNNPolicy, PopularityPolicy, PureSVDPolicy
 from recrl.config import EvalConfig
 from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.ope import estimate, estimate_all
-from recrl.ope.reward_model import cross_fitted_q
+from recrl.ope.reward_model import cross_fitted_q, default_reward_model
 from recrl.policies import Policy, StateBatch, plackett_luce_slot_marginals, softmax_probs
 from recrl.simulate.truth import Simulator, true_value
 from recrl.states.export import TransitionArrays
@@ -97,23 +96,28 @@ class RewardFeatures:
 
 
 def fit_reward_model(features: RewardFeatures, decisions: TransitionArrays, config: EvalConfig,
-                     chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+                     earlier: TransitionArrays | None = None, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitted q_hat: (q_logged (B,), q_candidates (B, V)), each row predicted by a model that never
-    saw its fold (Chernozhukov et al. 2018; the DR convention of obp)."""
-    rows = np.arange(len(decisions))
+    saw its fold (Chernozhukov et al. 2018; the DR convention of obp). ``earlier`` decisions (the train
+    and valid days) join every fold's training rows: more data, and none of it shares a reward with
+    the evaluated rows."""
+
+    def logged_features(batch: TransitionArrays) -> np.ndarray:
+        """(B, F) features of each logged item at its slot, built in chunks: (B, V, F) at once is too big."""
+        return np.concatenate([
+            features.candidates(batch.states.take(part), batch.position[part])[np.arange(len(part)), batch.action[part]]
+            for part in np.array_split(np.arange(len(batch)), max(1, -(-len(batch) // chunk)))
+        ])
 
     def candidate_features(subset: np.ndarray) -> np.ndarray:
         return features.candidates(decisions.states.take(subset), decisions.position[subset])
 
-    # The logged item's features, built in chunks like the candidates: (B, V, F) at once is too big.
-    x_logged = np.concatenate([
-        candidate_features(part)[np.arange(len(part)), decisions.action[part]]
-        for part in np.array_split(rows, max(1, -(-len(rows) // chunk)))
-    ])  # (B, F)
+    has_earlier = earlier is not None and len(earlier) > 0
     return cross_fitted_q(
-        lambda: HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, random_state=config.seed),
-        x_logged, decisions.reward, candidate_features, n_folds=config.reward_model_folds, seed=config.seed,
-        chunk_rows=chunk,
+        lambda: default_reward_model(config.seed), logged_features(decisions), decisions.reward, candidate_features,
+        n_folds=config.reward_model_folds, seed=config.seed, chunk_rows=chunk,
+        x_extra=logged_features(earlier) if has_earlier else None,
+        reward_extra=earlier.reward if has_earlier else None,
     )
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
 from recrl.baselines import (
@@ -44,7 +45,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     vocab = load_vocab(layout)
     history_len = config.states.history_len
     train_table = load_transitions(layout, "train")
-    valid = to_arrays(load_transitions(layout, "valid", kind="bandit"), history_len)
+    valid_table = load_transitions(layout, "valid", kind="bandit")
+    valid = to_arrays(valid_table, history_len)
     test = to_arrays(load_transitions(layout, "test", kind="bandit"), history_len)
     if len(valid) == 0 or len(test) == 0 or not np.isfinite(test.propensity).all():
         raise ValueError("off-policy evaluation needs logged propensities on the valid and test days")
@@ -57,7 +59,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
 
     by_type = {type(b): b for b in baselines}
     features = RewardFeatures(by_type[PopularityPolicy], by_type[ItemKNNPolicy], by_type[PureSVDPolicy], slate_size)
-    q_logged, q_candidates = fit_reward_model(features, test, config.eval)
+    earlier = to_arrays(pa.concat_tables([load_transitions(layout, "train", kind="bandit"), valid_table]), history_len)
+    q_logged, q_candidates = fit_reward_model(features, test, config.eval, earlier)
 
     truth = None
     if config.source == "simulator":

@@ -25,8 +25,20 @@ CandidateFeatures = Callable[[np.ndarray], np.ndarray]
 
 
 def default_reward_model(seed: int = 0) -> HistGradientBoostingRegressor:
-    """Gradient-boosted trees on squared error: q_hat estimates E[r | x, a, k] for any reward scale."""
-    return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, l2_regularization=1.0, random_state=seed)
+    """Shallow, regularised gradient-boosted trees on squared error: q_hat estimates E[r | x, a, k].
+
+    A logged reward is mostly noise around its expectation (a click is a coin flip at a few percent),
+    so deep trees fit the noise. Measured on one simulated world (4,719 test decisions, R^2 against the
+    simulator's exact expected reward): sklearn's default settings -0.17 (worse than the mean), these
+    settings 0.37, and 0.39 with the train days' decisions as extra training rows (0.31 on a second
+    world); depth, leaf size and learning rate moved it by 0.03 at most. Early stopping holds out 10% of
+    the training rows (seeded) and stops after 20 rounds without gain (10 stopped before a two-feature
+    interaction was learnt).
+    """
+    return HistGradientBoostingRegressor(
+        max_iter=300, learning_rate=0.05, max_depth=3, min_samples_leaf=100, l2_regularization=1.0,
+        early_stopping=True, n_iter_no_change=20, random_state=seed,
+    )
 
 
 class CellMeanRegressor:
@@ -79,6 +91,8 @@ def cross_fitted_q(
     n_folds: int = 5,
     seed: int = 0,
     chunk_rows: int = 4096,
+    x_extra: np.ndarray | None = None,
+    reward_extra: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold reward-model predictions at the logged action and at every candidate.
 
@@ -93,6 +107,9 @@ def cross_fitted_q(
     n_folds : K >= 2 folds; each row is predicted by the model fitted on the other K - 1.
     seed : seed of the fold assignment (and of the default model).
     chunk_rows : rows whose candidates are featurised and predicted at once.
+    x_extra, reward_extra : (m, F) and (m,) optional extra training rows (e.g. decisions of earlier
+        days) added to every fold's training set and never predicted: they share no reward with the
+        evaluated rows, so cross-fitting stays intact while the model sees more data.
 
     Returns
     -------
@@ -110,13 +127,23 @@ def cross_fitted_q(
         raise ValueError(f"n_folds must be an integer in [2, n={n}], got {n_folds!r}")
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if (x_extra is None) != (reward_extra is None):
+        raise ValueError("x_extra and reward_extra must be given together")
+    if x_extra is None:
+        x_extra, reward_extra = np.empty((0, n_features)), np.empty(0)
+    x_extra, reward_extra = np.asarray(x_extra), np.asarray(reward_extra, dtype=np.float64)
+    if x_extra.ndim != 2 or x_extra.shape[1] != n_features or reward_extra.shape != (x_extra.shape[0],):
+        raise ValueError(
+            f"x_extra must be (m, {n_features}) and reward_extra (m,), got {x_extra.shape} and {reward_extra.shape}"
+        )
     build = make_model if make_model is not None else (lambda: default_reward_model(seed))
     fold = fold_of_rows(n, n_folds, seed)
     q_logged = np.empty(n, dtype=np.float64)
     q_candidates: np.ndarray | None = None
     for k in range(n_folds):
         held_out = np.flatnonzero(fold == k)
-        model = build().fit(x_logged[fold != k], reward[fold != k])
+        train = fold != k
+        model = build().fit(np.vstack([x_logged[train], x_extra]), np.concatenate([reward[train], reward_extra]))
         q_logged[held_out] = _predict(model, x_logged[held_out])
         for start in range(0, len(held_out), chunk_rows):
             rows = held_out[start : start + chunk_rows]

@@ -66,6 +66,29 @@ def test_actor_learns_the_rewarded_item_from_uniform_logs(behaviour: str) -> Non
     assert all(np.isfinite([e.critic_loss, e.actor_loss, e.behaviour_loss]).all() for e in logs)
 
 
+def test_inverse_propensity_weights_undo_the_loggers_exposure_bias() -> None:
+    """The logger shows item 2 (click rate 0.3) 8x as often as item 3 (click rate 0.6): item 2 earns
+    more clicks in the log, item 3 more per impression. Weighted by 1 / beta (cap 10 x the median, which
+    leaves these weights uncapped) the actor must rank item 3 first; capped at the median, which here is
+    item 2's weight, every weight is equal (no correction) and it ranks item 2 first: the weights, not the
+    data alone, make the difference."""
+    rng = np.random.default_rng(3)
+    n, n_items = 4000, 6
+    shown_share = np.array([0.8, 0.1, 0.05, 0.05])  # items 2..5
+    click_rate = np.array([0.3, 0.6, 0.05, 0.05])
+    data = bandit_transitions(n, n_items, good_item=-1, seed=3)
+    pick = rng.choice(4, n, p=shown_share)
+    reward = (rng.random(n) < click_rate[pick]).astype(np.float64)
+    data = dataclasses.replace(data, action=pick + 2, reward=reward, click=reward.astype(np.int8),
+                               propensity=shown_share[pick])
+    top_item = {}
+    for cap in (10.0, 1.0):
+        model, _ = train(data, NetworkShape(n_items, 10, 1), dataclasses.replace(SMALL_AGENT, weight_cap=cap))
+        scores = ActorCriticPolicy(model).item_scores(data.states.take(slice(0, 500)))
+        top_item[cap] = np.bincount(scores.argmax(axis=1), minlength=n_items).argmax()
+    assert top_item == {10.0: 3, 1.0: 2}
+
+
 def test_behaviour_source_rules() -> None:
     with_nan = np.array([0.5, np.nan])
     assert uses_logged_propensity(AgentConfig(behaviour="auto"), np.array([0.5, 0.2]))

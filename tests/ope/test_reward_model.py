@@ -40,6 +40,36 @@ def test_each_row_is_predicted_by_a_model_that_never_saw_it():
     np.testing.assert_array_equal(MemorisingModel().fit(x_logged, reward).predict(x_logged), reward)
 
 
+class CellModel:
+    """Mean reward per cell (feature 1), ignoring the row id (feature 0); unseen cells get the mean."""
+
+    def fit(self, x, y):
+        self.cells = CellMeanRegressor(prior_strength=0.0).fit(x[:, 1:], y)
+        return self
+
+    def predict(self, x):
+        return self.cells.predict(x[:, 1:])
+
+
+def test_extra_rows_train_every_fold_and_are_never_predicted():
+    """Logged rows live in cell 0 (reward 0), extra rows in cell 1 (reward 1): only the extra rows can
+    teach the model cell 1, and the logged rows' own predictions stay out-of-fold."""
+    n, m = 60, 8
+    x_logged, reward = np.stack([np.arange(n), np.zeros(n)], axis=1), np.zeros(n)
+    x_extra, reward_extra = np.stack([np.arange(n, n + m), np.ones(m)], axis=1), np.ones(m)
+
+    def candidates(rows):  # each row's two candidates: its own cell and cell 1
+        return np.stack([np.stack([rows, np.zeros(len(rows))], 1), np.stack([rows, np.ones(len(rows))], 1)], axis=1)
+
+    q_logged, q_candidates = cross_fitted_q(CellModel, x_logged, reward, candidates, n_folds=3,
+                                            x_extra=x_extra, reward_extra=reward_extra)
+    np.testing.assert_array_equal(q_logged, 0.0)
+    np.testing.assert_array_equal(q_candidates, np.tile([0.0, 1.0], (n, 1)))
+    assert q_logged.shape == (n,)  # the extra rows are never predicted
+    without_extra = cross_fitted_q(CellModel, x_logged, reward, candidates, n_folds=3)[1]
+    np.testing.assert_array_equal(without_extra, 0.0)  # unseen cell 1 -> the global mean, 0
+
+
 def test_folds_are_balanced_and_seeded():
     fold = fold_of_rows(103, 5, seed=1)
     assert sorted(np.bincount(fold).tolist()) == [20, 20, 21, 21, 21]
@@ -86,7 +116,9 @@ def test_cell_mean_regressor_shrinks_towards_the_global_mean():
     ("kwargs", "message"),
     [({"x_logged": np.zeros(10)}, "x_logged"), ({"reward": np.zeros(9)}, "reward"),
      ({"n_folds": 1}, "n_folds"), ({"n_folds": 11}, "n_folds"),
-     ({"candidate_features": lambda rows: np.zeros((len(rows), 3))}, "candidate_features")],
+     ({"candidate_features": lambda rows: np.zeros((len(rows), 3))}, "candidate_features"),
+     ({"x_extra": np.zeros((4, 2))}, "together"), ({"x_extra": np.zeros((4, 3)), "reward_extra": np.zeros(4)}, "x_extra"),
+     ({"x_extra": np.zeros((4, 2)), "reward_extra": np.zeros(3)}, "x_extra")],
 )
 def test_bad_input(kwargs, message):
     args = {"make_model": CellMeanRegressor, "x_logged": np.zeros((10, 2)), "reward": np.zeros(10),
