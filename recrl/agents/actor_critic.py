@@ -75,7 +75,10 @@ class EpochLog:
     actor_loss: float
     behaviour_loss: float
     mean_weight: float
+    """Mean capped inverse-propensity weight u, before self-normalisation."""
     share_clipped: float
+    """Share of decisions whose 1 / beta was above the cap (about half with the default cap of 1 x the
+    batch median, by construction)."""
 
 
 def pick_device(name: str) -> torch.device:
