@@ -25,12 +25,13 @@ or the Plackett-Luce position marginal of the learned behaviour head at that slo
 both sides (a known bug in public code weights one action with another's propensity).
 
 Measured on the default world (true value per impression on the test days, 3 epochs; logging policy
-0.047, popularity 0.045, item-kNN 0.107, oracle 0.191; one training seed each):
+0.047, popularity 0.045, item-kNN 0.107, oracle 0.191; training seed 0, seed 1 in brackets):
 
-    actor weight                                     true value
-    u capped at 1 x median (default)                 0.119
-    u capped at 2 x / 10 x median                    0.113 / 0.096
-    no correction (w = 1)                            0.123
+    actor weight                                        true value
+    u capped at 1 x median (default)                    0.119 [0.113]  (seed 2: 0.106; learned beta: 0.119)
+    u capped at 2 x / 10 x median                       0.113 / 0.096 [- / 0.104]
+    u uncapped (plain 1 / beta, self-normalised)        [0.105]
+    no correction (w = 1)                               0.123
     policy-gradient ratio clip(pi_k / beta_k, 0.1, 10)  0.047 (0.061 with y = r throughout)
 
 The stronger the correction, the lower the value: rarely shown items are rarely relevant here, and
