@@ -79,7 +79,7 @@ def one_seed(seed: int, users: int, items: int, days: int, workdir: Path, eval_c
     popularity = PopularityPolicy(interactions)
     item_knn = ItemKNNPolicy(interactions, config.baselines)
     features = RewardFeatures(popularity, item_knn, PureSVDPolicy(interactions, config.baselines), sim.slate_size)
-    earlier = to_arrays(pa.concat_tables([load_transitions(layout, split) for split in ("train", "valid")]),
+    earlier = to_arrays(pa.concat_tables([load_transitions(layout, split, kind="bandit") for split in ("train", "valid")]),
                         config.states.history_len)
     q_logged, q_candidates = fit_reward_model(features, test, eval_config, earlier)
     simulator = Simulator(sim)

@@ -23,7 +23,7 @@ from recrl.baselines.cf import ItemKNNPolicy, PopularityPolicy, PureSVDPolicy
 from recrl.config import EvalConfig
 from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.ope import estimate, estimate_all
-from recrl.ope.reward_model import cross_fitted_q, default_reward_model
+from recrl.ope.reward_model import cross_fitted_q
 from recrl.policies import Policy, StateBatch, plackett_luce_slot_marginals, softmax_probs
 from recrl.simulate.truth import Simulator, true_value
 from recrl.states.export import TransitionArrays
@@ -114,7 +114,7 @@ def fit_reward_model(features: RewardFeatures, decisions: TransitionArrays, conf
 
     has_earlier = earlier is not None and len(earlier) > 0
     return cross_fitted_q(
-        lambda: default_reward_model(config.seed), logged_features(decisions), decisions.reward, candidate_features,
+        None, logged_features(decisions), decisions.reward, candidate_features,  # None: default_reward_model(seed)
         n_folds=config.reward_model_folds, seed=config.seed, chunk_rows=chunk,
         x_extra=logged_features(earlier) if has_earlier else None,
         reward_extra=earlier.reward if has_earlier else None,
