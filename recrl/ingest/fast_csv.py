@@ -142,7 +142,7 @@ def _user_key(hashed: bool) -> pl.Expr:
 def user_table(path: Path, header: tuple[str, ...], n_shards: int, salt: bytes | None) -> pl.DataFrame:
     """One row per distinct user id of the file: ``_user_key``, ``_shard`` and, with a salt, ``_user_out``.
 
-    md5 (and HMAC) run once per distinct user (``recrl.ingest.keys``), then the pipeline joins the
+    md5 (and HMAC) run once per distinct user (``recrl.ingest.keys``, ``sql/ingest/``), then the pipeline joins the
     table back: the same values the line path computes row by row. ``_user_key`` is a 64-bit hash of
     the id (UInt64): a narrow key keeps the table small (its size is the number of distinct users,
     not of rows) and the join fast. The hash is exact here because every row's id is in the table,
@@ -152,7 +152,7 @@ def user_table(path: Path, header: tuple[str, ...], n_shards: int, salt: bytes |
     Enum: formatted here once per user, and the sink partitions on its integer codes.
     """
     distinct_ids = _scan(path, header).select(pl.col("user_id").drop_nulls().unique())
-    users = distinct_ids.collect(engine="streaming")["user_id"]
+    users = distinct_ids.collect(engine="streaming")["user_id"]  # (distinct,)
     shard_names = pl.Enum([f"{shard:02d}" for shard in range(n_shards)])
     table = user_key_table(users, n_shards, salt).with_columns(
         _user_key(hashed=True), _shard=pl.col("_shard").cast(pl.String).str.zfill(2).cast(shard_names)

@@ -69,7 +69,7 @@ def load_transitions(layout: DataLayout, split: str, kind: str | None = None) ->
         raise FileNotFoundError(f"transitions not found: {root} (run `recrl states` first)")
     files = sorted((root / f"split={split}").glob("date=*/*.parquet"))
     if not files:
-        return TRANSITION_SCHEMA.empty_table()
+        return pa.Table.from_batches([], schema=TRANSITION_SCHEMA)
     table = pa.concat_tables([pq.read_table(f, schema=TRANSITION_SCHEMA) for f in files])
     if kind is not None:
         table = table.filter(pc.equal(table.column("kind"), kind))
