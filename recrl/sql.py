@@ -91,9 +91,10 @@ def _checked_text(name: str, params: dict[str, Any]) -> str:
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, /, **params: Any) -> duckdb.DuckDBPyConnection:
     """Execute ``sql/<name>.sql`` on ``con`` with ``params`` bound to its ``$name`` parameters.
 
-    Returns the connection, so a query's result is fetched with ``.fetch_arrow_table()``,
-    ``.pl()`` or ``.fetchall()``. A missing or unexpected parameter is a ``ValueError`` naming it,
-    raised before anything runs.
+    Returns the connection, so a query's small result is fetched with ``.fetchall()``, ``.fetchone()``
+    or ``.fetchnumpy()``; for Arrow, use ``stream_sql`` (DuckDB copies the rows once more when a
+    DB-API result is turned into Arrow). A missing or unexpected parameter is a ``ValueError``
+    naming it, raised before anything runs.
     """
     text = _checked_text(name, params)
     return con.execute(text, params) if params else con.execute(text)

@@ -13,7 +13,7 @@ import os
 import duckdb
 import polars as pl
 
-from recrl.sql import run_sql
+from recrl.sql import stream_sql
 
 SHA256_BLOCK_BYTES = 64
 """Block size of SHA-256: the HMAC key is padded (or first hashed) to this length (RFC 2104)."""
@@ -29,7 +29,7 @@ def _per_id(sql_name: str, user_ids: pl.Series, params: dict[str, object]) -> pl
     """The rows of ``sql/ingest/<sql_name>.sql`` over the table ``ids`` (column ``user_id``)."""
     with duckdb.connect() as con:
         con.register("ids", user_ids.rename("user_id").to_frame().to_arrow())
-        return pl.from_arrow(run_sql(con, f"ingest/{sql_name}", **params).to_arrow_table())
+        return pl.from_arrow(stream_sql(con, f"ingest/{sql_name}", **params).read_all())
 
 
 def _map_distinct(user_ids: pl.Series, sql_name: str, params: dict[str, object], dtype: pl.DataType) -> pl.Series:
