@@ -86,13 +86,14 @@ def test_path_checks_name_the_argument(tmp_path):
         existing_dir(tmp_path / "file.txt", "states root")
 
 
-def test_every_states_sql_file_has_a_header_and_one_statement():
-    files = sorted((sql.SQL_DIR / "states").glob("*.sql"))
-    assert len(files) >= 10
+def test_every_sql_file_has_a_header_and_one_statement():
+    files = sorted(sql.SQL_DIR.glob("*/*.sql"))
+    assert {path.parent.name for path in files} == {"ingest", "states", "warehouse"}
+    assert len(files) >= 30
     for path in files:
         text = path.read_text()
         assert text.startswith("-- Builds:") and "\n-- From:" in text, path.name
-        sql.load_sql(f"states/{path.stem}")
+        sql.load_sql(f"{path.parent.name}/{path.stem}")
 
 
 def test_stream_sql_yields_bounded_batches_with_bound_parameters(sql_dir, parquet_dir):

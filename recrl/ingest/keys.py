@@ -13,7 +13,7 @@ import os
 import duckdb
 import polars as pl
 
-from recrl.sql import stream_sql
+from recrl.sql import run_sql, stream_sql
 
 SHA256_BLOCK_BYTES = 64
 """Block size of SHA-256: the HMAC key is padded (or first hashed) to this length (RFC 2104)."""
@@ -28,6 +28,8 @@ def salt_from_env(env_var: str) -> bytes | None:
 def _per_id(sql_name: str, user_ids: pl.Series, params: dict[str, object]) -> pl.DataFrame:
     """The rows of ``sql/ingest/<sql_name>.sql`` over the table ``ids`` (column ``user_id``)."""
     with duckdb.connect() as con:
+        run_sql(con, "ingest/user_shard_macro")
+        run_sql(con, "ingest/salted_id_macro")
         con.register("ids", user_ids.rename("user_id").to_frame().to_arrow())
         return pl.from_arrow(stream_sql(con, f"ingest/{sql_name}", **params).read_all())
 
