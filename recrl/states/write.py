@@ -51,8 +51,8 @@ def slice_lists(
     source = np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts - offsets[:-1], lengths)  # (total,)
     list_offsets = _arrow(offsets.astype(np.int32), pa.int32())
     return (
-        pa.ListArray.from_arrays(list_offsets, _arrow(items[source].astype(np.int32), pa.int32())),
-        pa.ListArray.from_arrays(list_offsets, _arrow(types[source].astype(np.int8), pa.int8())),
+        pa.ListArray.from_arrays(list_offsets, _arrow(items[source].astype(np.int32, copy=False), pa.int32())),
+        pa.ListArray.from_arrays(list_offsets, _arrow(types[source].astype(np.int8, copy=False), pa.int8())),
     )
 
 
