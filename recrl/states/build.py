@@ -10,7 +10,7 @@ ones read (every file's header says what it builds and from what):
 States are not carried as lists through the SQL: ``history`` fetches every user's feedback as four
 numpy columns, each transition row carries its user and the times its states are cut at, and
 ``recrl.states.history`` / ``recrl.states.write`` find each state's slice by binary search, gather
-the Arrow lists and write the split=/date= Parquet partitions with pyarrow, one batch at a time.
+the Arrow lists and write the split=/date= Parquet partitions with polars, one batch at a time.
 
 Outputs are written beside the old ones and swapped in only after every statement succeeded, so a
 failed build leaves last night's states untouched. Rebuilding the same night with the same lake and
