@@ -79,6 +79,18 @@ class IngestConfig:
     """Events stamped further than this past ingest time are rejected as out of range."""
     min_timestamp: str = "2000-01-01"
     """Events before this date are rejected as out of range."""
+    naive_timestamps: str = "reject"
+    """Timestamps without a UTC offset: 'reject' (quarantined with reason 'no UTC offset') or 'utc'
+    (read as UTC)."""
+    positions: str = "zero-based"
+    """Slate positions of the input: 'zero-based' (a file whose positions run 1..K with no 0 is refused
+    as 1-based, with a message saying so) or 'one-based' (every position p is stored as p - 1)."""
+    max_quarantine_share: float = 0.2
+    """Ingest fails, publishing nothing, when more than this share of a run's input rows is quarantined;
+    1.0 never fails."""
+    skip_ingested: bool = True
+    """Skip input files whose content digest already has a reconciliation record, so a nightly run over
+    a growing folder ingests only the new files."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,9 @@ class EvalConfig:
     """K of the cross-fitted reward model used by DM and DR."""
     seed: int = 0
     """Seed of the bootstrap and the reward model folds."""
+    propensity: str = "auto"
+    """Propensities of the estimates: 'logged', 'estimated' (a behaviour model fitted on the train days
+    and checked on the valid days), or 'auto' (logged where every valid and test decision has one)."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +209,8 @@ class PipelineConfig:
     data_root: str = "data"
     """Root of raw logs, lake, states, models, reports and the warehouse."""
     source: str = "simulator"
-    """'simulator' (write logs with the built-in simulator) or a path of canonical logs to ingest."""
+    """'simulator' (write logs with the built-in simulator), 'lake' (use the lake already under
+    ``data_root``; nothing is ingested), or logs to ingest: a file, a folder (its files, sorted) or a glob."""
     source_format: str = "events"
     """Format of ``source`` when it is a path (see ``recrl ingest --help``)."""
     sim: SimConfig = field(default_factory=SimConfig)
