@@ -8,6 +8,11 @@ serves both from this process (it needs a Prefect API: ``prefect server start`` 
     prefect deployment run 'recrl-nightly/manual' --param run_id=backfill-2026-11-01 \
         --param config='{"data_root": "data", "source": "/logs/2026-11-01", "source_format": "otto"}'
 
+Both check their parameters before anything is created: a bad ``--config`` (or a ``config`` given to
+``build_deployments``) exits 2 naming the field, and both deployments enforce the parameter schema, so a
+run created with a bad ``--param config=...`` is refused by the server (types, ranges, choices, unknown
+keys) or fails Prefect's parameter validation before its first task (dates, paths, cross-field checks).
+
 Stopping the server does not pause the nightly schedule (``pause_on_shutdown=False``).
 """
 
@@ -23,14 +28,21 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from pipelines.nightly import nightly
-from recrl.config import PipelineConfig
+from recrl.config import ConfigError, PipelineConfig, from_dict
 
 NIGHTLY_CRON = "0 2 * * *"
 """02:00 every night, after the day's logs have landed."""
 
 
-def build_deployments(config: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "UTC") -> list[RunnerDeployment]:
-    """The scheduled ``nightly`` deployment and the unscheduled ``manual`` one, sharing default parameters."""
+def build_deployments(config: PipelineConfig | dict, cron: str = NIGHTLY_CRON,
+                      timezone: str = "UTC") -> list[RunnerDeployment]:
+    """The scheduled ``nightly`` deployment and the unscheduled ``manual`` one, sharing default parameters.
+
+    ``config`` (a dict is validated into a ``PipelineConfig``; ``ConfigError`` naming the field) is checked
+    before any deployment is built.
+    """
+    if not isinstance(config, PipelineConfig):
+        config = from_dict(PipelineConfig, config)
     parameters = {"config": dataclasses.asdict(config)}
     scheduled = nightly.to_deployment(
         name="nightly",
@@ -56,7 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cron", default=NIGHTLY_CRON)
     parser.add_argument("--timezone", default="UTC")
     args = parser.parse_args(argv)
-    config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
+    try:
+        config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"deploy: error: {problem}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"deploy: error: {error}", file=sys.stderr)
+        return 2
     serve(*build_deployments(config, args.cron, args.timezone), pause_on_shutdown=False)
     return 0
 

@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from recrl.agents.fit import fit_actor_critic
-from recrl.config import PipelineConfig
+from recrl.config import ConfigError, PipelineConfig
 from recrl.evaluate.report import write_report
 from recrl.evaluate.stage import evaluate_run
 from recrl.ingest import ingest
@@ -93,7 +93,9 @@ DEFAULT_CONFIG = PipelineConfig()
 def nightly(config: PipelineConfig = DEFAULT_CONFIG, run_id: str | None = None) -> str:
     """One night: (simulate or take the given logs), ingest, build states, train, evaluate, report.
 
-    ``run_id`` defaults to ``nightly-<UTC date>``: re-running a night replaces its results.
+    ``run_id`` defaults to ``nightly-<UTC date>``: re-running a night replaces its results. A dict or
+    JSON ``config`` is validated into a ``PipelineConfig`` by Prefect before the flow starts (a bad value
+    fails the run naming its field); the input logs are checked again here, before the first task.
     """
     config.check_source()
     started_at = datetime.now(UTC)
@@ -118,10 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="PipelineConfig JSON (defaults when omitted)")
     parser.add_argument("--run-id", help="results of an existing run id are replaced")
     args = parser.parse_args(argv)
-    try:
+    try:  # every setting is checked here, before Prefect or any stage starts
         config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
-        config.check_source()
-    except (FileNotFoundError, ValueError) as error:
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"nightly: error: {problem}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
         print(f"nightly: error: {error}", file=sys.stderr)
         return 2
     run_id = nightly(config=config, run_id=args.run_id)

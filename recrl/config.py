@@ -1,236 +1,460 @@
-"""Every setting of recrl, as typed dataclasses with a docstring per field.
+"""Every setting of recrl: frozen, validated dataclasses (pydantic) with a docstring per field.
 
 The nightly flow takes a ``PipelineConfig`` as its parameters; the resolved config is saved as JSON
 beside every checkpoint and referenced by every result row (``runs.config_json``).
+
+Every section is validated when it is built (``SimConfig(...)``, ``dataclasses.replace``,
+``PipelineConfig.from_file``, a flow or deployment parameter), so a bad value fails before any stage
+runs. Bad values raise ``ConfigError``, one line per problem naming the field by its JSON path:
+``agent.epochs: expected an integer, got 'three'``.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import datetime as dt
+import difflib
+import functools
+import glob
 import json
-import types
+import re
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
+
+import pydantic
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
+
+SourceFormat = Literal["events", "obd", "otto", "retailrocket", "taobao"]
+"""Input formats of ``recrl.ingest.formats.FORMATS`` (a test keeps the two equal)."""
+EstimatorName = Literal["ips", "snips", "dm", "dr", "sndr", "switch-dr", "dr-os"]
+"""Estimators of ``recrl.ope.estimators.ESTIMATORS`` (a test keeps the two equal)."""
+MAX_CATEGORIES = 12
+"""Categories the simulator has words for (``len(recrl.simulate.world.CATEGORY_WORDS)``, kept equal by a test)."""
+MAX_SLATE_SIZE = 3
+"""Largest slate with exact Plackett-Luce marginals (``recrl.policies``)."""
 
 
-@dataclass(frozen=True)
+class ConfigError(ValueError):
+    """A config that cannot run: one line per problem, ``path.to.field: what is wrong, got VALUE``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+    @classmethod
+    def from_validation_error(cls, error: pydantic.ValidationError, root: type | None = None,
+                              prefix: tuple[str, ...] = ()) -> ConfigError:
+        """Plain-words lines from pydantic's errors; ``root`` (the validated class) names unknown keys' neighbours."""
+        return cls([_problem(e, root, prefix) for e in error.errors()])
+
+
+def _not_bool(value: Any) -> Any:
+    """Refuse true/false where a number is expected (pydantic reads True as 1)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_not_bool", "expected a number, not true/false")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)
+"""Last in an ``Annotated`` number type, after its bounds (so they stay in the JSON schema)."""
+Int = Annotated[int, NotBool]
+Float = Annotated[float, NotBool]
+Count = Annotated[int, Field(ge=1), NotBool]
+NonNegativeInt = Annotated[int, Field(ge=0), NotBool]
+Seed = NonNegativeInt
+Probability = Annotated[float, Field(ge=0.0, le=1.0), NotBool]
+Positive = Annotated[float, Field(gt=0.0), NotBool]
+NonNegative = Annotated[float, Field(ge=0.0), NotBool]
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                raise ValueError(value)
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError("iso_date", "expected an ISO date (YYYY-MM-DD)") from None
+    return value
+
+
+IsoDate = Annotated[str, BeforeValidator(_iso_date)]
+
+_MEMORY = re.compile(
+    r"\s*\d+(\.\d+)?\s*(%|b|bytes?|[kmgt]i?b?|(kilo|mega|giga|tera)bytes?)\s*", re.IGNORECASE
+)
+
+
+def _memory_limit(value: Any) -> Any:
+    if isinstance(value, str) and value and not _MEMORY.fullmatch(value):
+        raise PydanticCustomError(
+            "memory_limit", "expected a DuckDB memory size such as '4GB', '512MiB' or '50%', or '' for DuckDB's default"
+        )
+    return value
+
+
+MemoryLimit = Annotated[str, BeforeValidator(_memory_limit)]
+
+
+def _env_var_name(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise PydanticCustomError("env_var_name", "expected an environment variable name (letters, digits and _)")
+    return value
+
+
+EnvVarName = Annotated[str, BeforeValidator(_env_var_name)]
+
+_MODEL_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True, validate_default=True)
+"""Unknown keys are errors; defaults are validated too, so cross-field checks (field validators reading
+``info.data``, the fields declared before) also see defaulted fields."""
+
+C = TypeVar("C")
+
+
+def _config_model(path: str) -> typing.Callable[[type[C]], type[C]]:
+    """Make ``cls`` a frozen pydantic dataclass whose constructor raises ``ConfigError`` naming
+    fields by their path in ``PipelineConfig`` (``path``: this section's key there, '' for the root)."""
+
+    def decorate(cls: type[C]) -> type[C]:
+        model = dataclass(frozen=True, config=_MODEL_CONFIG)(cls)
+        validating_init = model.__init__
+
+        @functools.wraps(validating_init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                validating_init(self, *args, **kwargs)
+            except pydantic.ValidationError as error:
+                raise ConfigError.from_validation_error(error, model, (path,) if path else ()) from None
+
+        model.__init__ = __init__  # nested sections are validated by the schema, not by this __init__
+        return model
+
+    return decorate
+
+
+@_config_model("sim")
 class SimConfig:
     """The built-in e-commerce simulator (ground truth for every off-policy estimate)."""
 
-    seed: int = 20261128
+    seed: Seed = 20261128
     """Seed of the catalogue, the users and the logs; the same seed rebuilds the same world."""
-    n_items: int = 200
+    n_items: Count = 200
     """Catalogue size."""
-    n_categories: int = 10
-    """Item categories; titles and latent vectors cluster by category."""
-    n_users: int = 2000
+    n_categories: Annotated[int, Field(ge=1, le=MAX_CATEGORIES), NotBool] = 10
+    """Item categories (at most 12, and at most ``n_items``); titles and latent vectors cluster by category."""
+    n_users: Count = 2000
     """User population; users return across days, so long-term history exists."""
-    n_days: int = 7
+    n_days: Count = 7
     """Days of logs to write."""
-    start_date: str = "2026-11-01"
+    start_date: IsoDate = "2026-11-01"
     """First logged day (ISO date, UTC)."""
-    daily_active_rate: float = 0.5
+    daily_active_rate: Probability = 0.5
     """Probability that a user has a session on a given day."""
-    mean_session_requests: float = 6.0
-    """Mean number of slate requests in a session (geometric), before click-driven continuation."""
-    slate_size: int = 3
-    """Positions per slate (K)."""
-    latent_dim: int = 16
+    mean_session_requests: Annotated[float, Field(ge=1.0), NotBool] = 6.0
+    """Mean number of slate requests in a session (geometric, >= 1), before click-driven continuation."""
+    slate_size: Annotated[int, Field(ge=1, le=MAX_SLATE_SIZE), NotBool] = 3
+    """Positions per slate (K): 1..3 (exact Plackett-Luce marginals), at most ``n_items``."""
+    latent_dim: Count = 16
     """Dimension of the user-taste and item vectors."""
-    position_bias: tuple[float, ...] = (1.0, 0.75, 0.55)
-    """Examination probability of each position (position-based click model)."""
-    history_weight: float = 1.5
+    position_bias: tuple[Annotated[float, Field(gt=0.0, le=1.0), NotBool], ...] = (1.0, 0.75, 0.55)
+    """Examination probability of each position (position-based click model), in (0, 1]; one per position."""
+    history_weight: Float = 1.5
     """Weight of the short-term interest (recent clicks) against long-term taste in attraction."""
-    history_decay: float = 0.5
+    history_decay: Probability = 0.5
     """Share of the old short-term interest kept after each click (exponential moving average)."""
-    logging_temperature: float = 1.0
+    logging_temperature: Positive = 1.0
     """Softmax temperature of the logging policy over its (popularity + last-category) score."""
-    logging_epsilon: float = 0.05
+    logging_epsilon: Probability = 0.05
     """Share of uniform exploration mixed into the logging policy (full support for IPS)."""
-    logging_category_bonus: float = 2.0
+    logging_category_bonus: Float = 2.0
     """Logging score bonus of items in the category of the user's last clicked item."""
-    attraction_bias: float = -4.8
+    attraction_bias: Float = -4.8
     """b0 of the attraction sigmoid(b0 + <u, e> + history_weight <h, e> + pop)."""
-    popularity_std: float = 0.7
+    popularity_std: NonNegative = 0.7
     """Standard deviation of the items' popularity offsets (pop in the attraction)."""
-    purchase_bias: float = -1.0
+    purchase_bias: Float = -1.0
     """c0 of P(purchase | click) = sigmoid(c0 + c1 <u, e> - c2 price)."""
-    purchase_taste_weight: float = 0.5
+    purchase_taste_weight: Float = 0.5
     """c1: how much long-term taste raises the purchase probability after a click."""
-    purchase_price_weight: float = 1.0
+    purchase_price_weight: Float = 1.0
     """c2: how much the item's price level lowers the purchase probability after a click."""
-    session_carryover: float = 0.5
+    session_carryover: Probability = 0.5
     """Share of the short-term interest kept from one session to the user's next."""
-    click_continue_boost: float = 0.5
+    click_continue_boost: Probability = 0.5
     """Share of the stop probability removed after a request with a click (clicks lengthen sessions)."""
 
+    @field_validator("n_categories", "slate_size")
+    @classmethod
+    def _at_most_n_items(cls, value: int, info: ValidationInfo) -> int:
+        n_items = info.data.get("n_items")
+        if n_items is not None and value > n_items:
+            raise PydanticCustomError("above_n_items", "must be at most n_items ({n_items})", {"n_items": n_items})
+        return value
 
-@dataclass(frozen=True)
+    @field_validator("position_bias")
+    @classmethod
+    def _one_bias_per_position(cls, value: tuple[float, ...], info: ValidationInfo) -> tuple[float, ...]:
+        slate_size = info.data.get("slate_size")
+        if slate_size is not None and len(value) != slate_size:
+            raise PydanticCustomError(
+                "bias_per_position",
+                "needs one value per position: {length} given for slate_size {slate_size}",
+                {"length": len(value), "slate_size": slate_size},
+            )
+        return value
+
+
+@_config_model("ingest")
 class IngestConfig:
     """Raw logs -> validated, partitioned Parquet lake."""
 
-    n_shards: int = 4
+    n_shards: Count = 4
     """User-hash shards per date partition (see ``recrl.lake.user_shard``)."""
-    salt_env_var: str = "RECRL_USER_SALT"
+    salt_env_var: EnvVarName = "RECRL_USER_SALT"
     """Environment variable holding the salt for hashing user ids; unset = ids kept as given."""
-    max_future_seconds: int = 86_400
+    max_future_seconds: NonNegativeInt = 86_400
     """Events stamped further than this past ingest time are rejected as out of range."""
-    min_timestamp: str = "2000-01-01"
-    """Events before this date are rejected as out of range."""
-    naive_timestamps: str = "reject"
+    min_timestamp: IsoDate = "2000-01-01"
+    """Events before this date (ISO date) are rejected as out of range."""
+    naive_timestamps: Literal["reject", "utc"] = "reject"
     """Timestamps without a UTC offset: 'reject' (quarantined with reason 'no UTC offset') or 'utc'
     (read as UTC)."""
-    positions: str = "zero-based"
+    positions: Literal["zero-based", "one-based"] = "zero-based"
     """Slate positions of the input: 'zero-based' (a file whose positions run 1..K with no 0 is refused
     as 1-based, with a message saying so) or 'one-based' (every position p is stored as p - 1)."""
-    max_quarantine_share: float = 0.2
+    max_quarantine_share: Probability = 0.2
     """Ingest fails, publishing nothing, when more than this share of a run's input rows is quarantined;
     1.0 never fails."""
-    skip_ingested: bool = True
+    skip_ingested: pydantic.StrictBool = True
     """Skip input files whose content digest already has a reconciliation record, so a nightly run over
     a growing folder ingests only the new files."""
 
 
-@dataclass(frozen=True)
+@_config_model("states")
 class StatesConfig:
     """Lake events -> session-level transitions (DuckDB SQL in ``sql/states``)."""
 
-    history_len: int = 10
+    history_len: Count = 10
     """N: items kept in a state's history (most recent last)."""
-    session_gap_minutes: int = 30
+    session_gap_minutes: Count = 30
     """Inactivity gap that starts a new session where logs carry no session id."""
-    min_item_count: int = 1
+    min_item_count: Count = 1
     """Items seen fewer times in training are mapped to the unknown index (1)."""
-    reward_click: float = 0.2
+    reward_click: NonNegative = 0.2
     """Reward of a click (SQN/SA2C convention)."""
-    reward_cart: float = 0.5
+    reward_cart: NonNegative = 0.5
     """Reward of an add-to-cart."""
-    reward_purchase: float = 1.0
+    reward_purchase: NonNegative = 1.0
     """Reward of a purchase."""
-    valid_days: int = 1
+    valid_days: Count = 1
     """Days before the test days that form the validation split."""
-    test_days: int = 1
+    test_days: Count = 1
     """Last days of the log that form the held-out test split."""
-    memory_limit: str = "4GB"
-    """DuckDB memory cap of the build (it spills to disk beyond it); '' = DuckDB's default (80% of RAM)."""
-    threads: int = 0
+    memory_limit: MemoryLimit = "4GB"
+    """DuckDB memory cap of the build (it spills to disk beyond it), e.g. '4GB', '512MiB', '50%';
+    '' = DuckDB's default (80% of RAM)."""
+    threads: NonNegativeInt = 0
     """DuckDB worker threads of the build; 0 = all cores."""
 
 
-@dataclass(frozen=True)
+@_config_model("agent")
 class AgentConfig:
     """Off-policy actor-critic over a BERT state encoder (``recrl.agents.actor_critic``)."""
 
-    seed: int = 0
+    seed: Seed = 0
     """Seed of initialisation and batch order."""
-    hidden_size: int = 64
+    hidden_size: Count = 64
     """BERT hidden size (also the item-embedding size)."""
-    num_layers: int = 2
+    num_layers: Count = 2
     """BERT transformer layers."""
-    num_heads: int = 2
-    """BERT attention heads."""
-    intermediate_size: int = 128
+    num_heads: Count = 2
+    """BERT attention heads; must divide ``hidden_size``."""
+    intermediate_size: Count = 128
     """BERT feed-forward width."""
-    dropout: float = 0.1
-    """Dropout inside BERT."""
-    gamma: float = 0.5
-    """Discount of the TD target (SQN/SA2C use 0.5)."""
-    lr: float = 3e-3
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0), NotBool] = 0.1
+    """Dropout inside BERT, in [0, 1)."""
+    gamma: Probability = 0.5
+    """Discount of the TD target, in [0, 1] (SQN/SA2C use 0.5)."""
+    lr: Positive = 3e-3
     """Adam learning rate."""
-    batch_size: int = 256
+    batch_size: Count = 256
     """Transitions per gradient step."""
-    epochs: int = 3
+    epochs: Count = 3
     """Passes over the training split."""
-    warmup_epochs: int = 1
-    """Epochs in which the actor is weighted by the logged reward alone, before the critic's return."""
-    negative_samples: int = 10
+    warmup_epochs: NonNegativeInt = 1
+    """Epochs (at most ``epochs``) in which the actor is weighted by the logged reward alone, before the
+    critic's return."""
+    negative_samples: NonNegativeInt = 10
     """Uniformly drawn unshown items per transition whose Q is regressed to 0 (SNQN, Xin et al. 2022)."""
-    target_tau: float = 0.01
-    """Soft update rate of the target critic."""
-    weight_cap: float = 1.0
+    target_tau: Annotated[float, Field(gt=0.0, le=1.0), NotBool] = 0.01
+    """Soft update rate of the target critic, in (0, 1]."""
+    weight_cap: Positive = 1.0
     """Cap of the inverse-propensity weight 1 / beta_k(a | s), as a multiple of its batch median, before
     the batch's weights are normalised to mean 1. 1.0 corrects over-exposure only (items the logger showed
     more than the median are down-weighted); larger caps also up-weight rarely shown items, which cost
     true value on the default world (measured in ``recrl.agents.actor_critic``)."""
-    entropy_coef: float = 0.01
+    entropy_coef: NonNegative = 0.01
     """Entropy bonus of the actor (keeps the serving policy stochastic enough for OPE)."""
-    behaviour: str = "auto"
+    behaviour: Literal["auto", "logged", "learned"] = "auto"
     """Where beta comes from: 'logged' propensities, a 'learned' behaviour head, or 'auto' (logged if present)."""
-    temperature: float = 1.0
+    temperature: Positive = 1.0
     """Softmax temperature of the served policy."""
-    device: str = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     """'cpu', 'cuda' or 'auto' (cuda when available)."""
-    num_threads: int = 1
+    num_threads: Count = 1
     """torch CPU threads while training: this small model gains little from more, and on shared cores
     extra threads cost a lot (measured 4.5x slower per step with 2 threads on a loaded 2-core machine)."""
 
+    @field_validator("num_heads")
+    @classmethod
+    def _heads_divide_hidden_size(cls, value: int, info: ValidationInfo) -> int:
+        hidden_size = info.data.get("hidden_size")
+        if hidden_size is not None and hidden_size % value:
+            raise PydanticCustomError(
+                "heads_divide_hidden", "must divide hidden_size ({hidden_size})", {"hidden_size": hidden_size}
+            )
+        return value
 
-@dataclass(frozen=True)
+    @field_validator("warmup_epochs")
+    @classmethod
+    def _warmup_within_epochs(cls, value: int, info: ValidationInfo) -> int:
+        epochs = info.data.get("epochs")
+        if epochs is not None and value > epochs:
+            raise PydanticCustomError("warmup_above_epochs", "must be at most epochs ({epochs})", {"epochs": epochs})
+        return value
+
+
+@_config_model("baselines")
 class BaselineConfig:
     """Collaborative-filtering and popularity baselines."""
 
-    knn_neighbors: int = 50
+    knn_neighbors: Count = 50
     """Neighbours kept per item in item-kNN."""
-    knn_history_items: int = 5
+    knn_history_items: Count = 5
     """Most recent history items whose neighbours are summed in item-kNN."""
-    temperatures: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0)
-    """Softmax temperatures tried on the validation split (chosen by validation reward, never on test)."""
+    temperatures: Annotated[tuple[Positive, ...], Field(min_length=1)] = (0.05, 0.1, 0.2, 0.5, 1.0)
+    """Softmax temperatures (> 0) tried on the validation split (chosen by validation reward, never on test)."""
 
 
-@dataclass(frozen=True)
+def _distinct(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(set(value)) != len(value):
+        raise PydanticCustomError("repeated", "must not repeat a value")
+    return value
+
+
+@_config_model("eval")
 class EvalConfig:
     """Off-policy estimates and ranking metrics on the held-out test split."""
 
-    estimators: tuple[str, ...] = ("ips", "snips", "dm", "dr", "sndr", "switch-dr", "dr-os")
-    """Estimators reported for every policy (names of ``recrl.ope.estimate``)."""
-    n_bootstrap: int = 500
+    estimators: Annotated[
+        tuple[EstimatorName, ...], Field(min_length=1), pydantic.AfterValidator(_distinct)
+    ] = ("ips", "snips", "dm", "dr", "sndr", "switch-dr", "dr-os")
+    """Estimators reported for every policy (names of ``recrl.ope.estimate``, each once)."""
+    n_bootstrap: Count = 500
     """Bootstrap resamples for the percentile intervals."""
-    alpha: float = 0.05
-    """1 - confidence level of the intervals."""
-    clip_lambda: float = 100.0
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.05
+    """1 - confidence level of the intervals, in (0, 1)."""
+    clip_lambda: NonNegative = 100.0
     """lambda of clipped IPS / Switch-DR / DR-OS."""
-    cutoffs: tuple[int, ...] = (5, 10, 20)
+    cutoffs: Annotated[tuple[Count, ...], Field(min_length=1), pydantic.AfterValidator(_distinct)] = (5, 10, 20)
     """k of HR@k and NDCG@k."""
-    reward_model_folds: int = 5
-    """K of the cross-fitted reward model used by DM and DR."""
-    seed: int = 0
+    reward_model_folds: Annotated[int, Field(ge=2), NotBool] = 5
+    """K (>= 2) of the cross-fitted reward model used by DM and DR."""
+    seed: Seed = 0
     """Seed of the bootstrap and the reward model folds."""
-    propensity: str = "auto"
+    propensity: Literal["auto", "logged", "estimated"] = "auto"
     """Propensities of the estimates: 'logged', 'estimated' (a behaviour model fitted on the train days
     and checked on the valid days), or 'auto' (logged where every valid and test decision has one)."""
 
 
-@dataclass(frozen=True)
+def _existing_source(source: str) -> str:
+    """``source`` unless it names input logs that are not there (an existing file or folder, or a glob
+    matching at least one file); 'simulator' and 'lake' are always accepted."""
+    if source in ("simulator", "lake"):
+        return source
+    if glob.has_magic(source):
+        if not any(Path(p).is_file() for p in glob.iglob(source, recursive=True)):
+            raise PydanticCustomError("source_glob", "no file matches this glob")
+    elif not source:
+        raise PydanticCustomError("source_empty", "expected 'simulator', 'lake', a file, a folder or a glob")
+    elif not Path(source).exists():
+        raise PydanticCustomError(
+            "source_missing", "input logs not found (expected 'simulator', 'lake', a file, a folder or a glob)"
+        )
+    return source
+
+
+def _data_root(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value:
+            raise PydanticCustomError("data_root_empty", "expected a folder path")
+        if Path(value).exists() and not Path(value).is_dir():
+            raise PydanticCustomError("data_root_file", "is an existing file, expected a folder (or one to create)")
+    return value
+
+
+@_config_model("")
 class PipelineConfig:
     """One nightly run: where data lives and every stage's settings."""
 
-    data_root: str = "data"
-    """Root of raw logs, lake, states, models, reports and the warehouse."""
-    source: str = "simulator"
+    data_root: Annotated[str, pydantic.AfterValidator(_data_root)] = "data"
+    """Root of raw logs, lake, states, models, reports and the warehouse (a folder, created when missing)."""
+    source: Annotated[str, pydantic.AfterValidator(_existing_source)] = "simulator"
     """'simulator' (write logs with the built-in simulator), 'lake' (use the lake already under
-    ``data_root``; nothing is ingested), or logs to ingest: a file, a folder (its files, sorted) or a glob."""
-    source_format: str = "events"
+    ``data_root``; nothing is ingested), or logs to ingest: a file, a folder (its files, sorted) or a glob
+    matching at least one file."""
+    source_format: SourceFormat = "events"
     """Format of ``source`` when it is a path (see ``recrl ingest --help``)."""
     sim: SimConfig = field(default_factory=SimConfig)
+    """The simulator (read when ``source`` is 'simulator')."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    """Raw logs -> Parquet lake."""
     states: StatesConfig = field(default_factory=StatesConfig)
+    """Lake -> transitions."""
     agent: AgentConfig = field(default_factory=AgentConfig)
+    """The actor-critic."""
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
+    """The baseline policies."""
     eval: EvalConfig = field(default_factory=EvalConfig)
+    """Off-policy evaluation."""
+
+    @field_validator("states")
+    @classmethod
+    def _simulated_days_cover_the_splits(cls, value: StatesConfig, info: ValidationInfo) -> StatesConfig:
+        sim = info.data.get("sim")
+        if info.data.get("source") == "simulator" and sim is not None:
+            held_out = value.valid_days + value.test_days
+            if held_out >= sim.n_days:
+                raise PydanticCustomError(
+                    "no_train_days",
+                    "valid_days + test_days ({held_out}) leave no train day of the {n_days} simulated days "
+                    "(sim.n_days)",
+                    {"held_out": held_out, "n_days": sim.n_days},
+                )
+        return value
 
     def check_source(self) -> None:
-        """Fail fast, with one line naming it, when the input to ingest does not exist."""
-        if self.source != "simulator" and not Path(self.source).exists():
-            raise FileNotFoundError(f"input logs not found: {self.source}")
+        """Check again, at run time, that the input logs still exist (``ConfigError`` naming ``source``)."""
+        try:
+            _existing_source(self.source)
+        except PydanticCustomError as error:
+            raise ConfigError([f"source: {error.message()}, got {self.source!r}"]) from None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> PipelineConfig:
-        return from_dict(cls, json.loads(text))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError([f"config: not valid JSON: {error}"]) from None
+        return from_dict(cls, data)
 
     @classmethod
     def from_file(cls, path: str | Path) -> PipelineConfig:
@@ -240,22 +464,118 @@ class PipelineConfig:
         return cls.from_json(path.read_text())
 
 
-def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Build dataclass ``cls`` from a (JSON) dict; unknown keys are an error, missing keys default."""
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} setting(s): {sorted(unknown)}")
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = from_dict(hint, value)
-        elif typing.get_origin(hint) is tuple or (
-            isinstance(hint, types.GenericAlias) and hint.__origin__ is tuple
-        ):
-            kwargs[name] = tuple(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+SECTIONS: dict[type, str] = {
+    SimConfig: "sim", IngestConfig: "ingest", StatesConfig: "states", AgentConfig: "agent",
+    BaselineConfig: "baselines", EvalConfig: "eval", PipelineConfig: "",
+}
+"""Each config class and its key in ``PipelineConfig`` (the prefix of its fields in error messages)."""
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+def from_dict(cls: type[C], data: Any) -> C:
+    """Validate (JSON) ``data`` into config class ``cls``; unknown keys are errors, missing keys default.
+
+    Raises ``ConfigError`` naming each bad field by its path in ``PipelineConfig``.
+    """
+    try:
+        return _adapter(cls).validate_python(data)
+    except pydantic.ValidationError as error:
+        path = SECTIONS.get(cls, "")
+        raise ConfigError.from_validation_error(error, cls, (path,) if path else ()) from None
+
+
+# --- errors in plain words ------------------------------------------------------------------------
+
+_PLAIN = {
+    "int_type": "expected an integer", "int_parsing": "expected an integer", "int_from_float": "expected an integer",
+    "float_type": "expected a number", "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false", "bool_parsing": "expected true or false",
+    "string_type": "expected a string",
+    "tuple_type": "expected a list", "list_type": "expected a list", "iterable_type": "expected a list",
+    "dataclass_type": "expected an object of settings", "dataclass_args_type": "expected an object of settings",
+    "dict_type": "expected an object of settings",
+    "unexpected_keyword_argument": "unknown setting", "extra_forbidden": "unknown setting",
+    "missing": "missing", "missing_argument": "missing",
+}
+_BOUNDS = {
+    "greater_than": "must be greater than {gt}", "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}", "less_than_equal": "must be at most {le}",
+    "too_short": "must hold at least {min_length} value(s)", "too_long": "must hold at most {max_length} value(s)",
+    "literal_error": "expected {expected}",
+}
+
+
+def _problem(error: Any, root: type | None, prefix: tuple[str, ...]) -> str:
+    """One line, ``path: message, got VALUE``, for one of pydantic's ``ValidationError.errors()``."""
+    loc = tuple(error["loc"])
+    path = ".".join(prefix + tuple(str(p) for p in loc if not isinstance(p, int)))
+    if any(isinstance(p, int) for p in loc):  # items of a list: eval.estimators[2]
+        path, parts = ".".join(prefix), []
+        for part in loc:
+            parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+        path = (path + "".join(parts)).lstrip(".")
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _BOUNDS:
+        message = _BOUNDS[kind].format(**ctx)
+    elif kind in _PLAIN:
+        message = _PLAIN[kind]
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+        message = message[:1].lower() + message[1:]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        known = _field_names(root, loc[:-1])
+        near = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        return f"{path or 'config'}: {message}" + (f" (did you mean {near[0]}?)" if near else "")
+    value = error.get("input")
+    if kind in ("missing", "missing_argument") or dataclasses.is_dataclass(value) or isinstance(value, dict):
+        return f"{path or 'config'}: {message}"
+    shown = repr(value)
+    return f"{path or 'config'}: {message}, got {shown if len(shown) <= 80 else shown[:77] + '...'}"
+
+
+def _field_names(root: type | None, loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the config class at ``loc`` below ``root`` (for 'did you mean')."""
+    cls = root
+    for part in loc:
+        if cls is None or not dataclasses.is_dataclass(cls):
+            return []
+        hint = typing.get_type_hints(cls).get(str(part))
+        cls = hint if isinstance(hint, type) else None
+    return [f.name for f in dataclasses.fields(cls)] if cls is not None and dataclasses.is_dataclass(cls) else []
+
+
+# --- command-line options from a config class ---------------------------------------------------
+
+def add_options(parser: argparse.ArgumentParser, cls: type, names: typing.Iterable[str] | None = None) -> None:
+    """``--field-name`` for each field of ``cls`` (or of ``names``), help from its docstring.
+
+    Options are read as text and validated by ``options_config``, so a bad value gets the same
+    ``ConfigError`` line as in a config file.
+    """
+    defaults = cls()
+    wanted = set(names) if names is not None else None
+    for f in dataclasses.fields(cls):
+        if wanted is not None and f.name not in wanted:
+            continue
+        default = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(default):
+            continue
+        description = (cls.__pydantic_fields__[f.name].description or "").replace("\n", " ").replace("%", "%%")
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+        kwargs: dict[str, Any] = {"default": None, "help": f"{description} (default: {shown})"}
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, tuple):
+            kwargs["nargs"] = "+"
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, **kwargs)
+
+
+def options_config(cls: type[C], args: argparse.Namespace, base: C | None = None) -> C:
+    """``base`` (default: ``cls()``) with the options given on the command line; ``ConfigError`` if bad."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(base if base is not None else cls(), **given)
