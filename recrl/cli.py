@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from recrl.config import ConfigError
+
 STAGE_CLI_MODULES: tuple[str, ...] = (
     "recrl.simulate.cli",
     "recrl.ingest.cli",
@@ -27,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ConfigError as error:  # options are validated by the config models: one line per bad field
+        for problem in error.problems:
+            print(f"recrl {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as error:
         # Bad input gets one clear line, not a traceback.
         print(f"recrl {args.command}: error: {error}", file=sys.stderr)

@@ -85,15 +85,11 @@ class EpochLog:
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {name!r}")
-    return torch.device(name)
+    return torch.device(name)  # AgentConfig.device is 'auto', 'cpu' or 'cuda'
 
 
 def uses_logged_propensity(config: AgentConfig, propensity: np.ndarray) -> bool:
     """Whether beta comes from the log ('logged', or 'auto' with every propensity present)."""
-    if config.behaviour not in ("auto", "logged", "learned"):
-        raise ValueError(f"behaviour must be 'auto', 'logged' or 'learned', got {config.behaviour!r}")
     has_all = bool(np.isfinite(propensity).all()) and len(propensity) > 0
     if config.behaviour == "logged" and not has_all:
         raise ValueError("behaviour='logged' but some transitions have no logged propensity")

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Validate log files into the Parquet lake; rejected rows go to the quarantine.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="input log files")
-    parser.add_argument("--format", required=True, choices=sorted(FORMATS), dest="fmt", help="input format")
+    parser.add_argument("--format", required=True, dest="fmt", help=f"input format: {', '.join(FORMATS)}")
     parser.add_argument(
         "--lake",
         required=True,
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="data root: the lake is written to DIR/lake/{events,quarantine,items,reconciliation}",
     )
     parser.add_argument("--batch-id", default=None, help="ingest batch id (default: digest of the input)")
-    parser.add_argument("--shards", type=int, default=IngestConfig.n_shards, help="user shards per date partition")
+    parser.add_argument("--shards", default=IngestConfig().n_shards, help="user shards per date partition")
     parser.set_defaults(func=run)
 
 

@@ -152,8 +152,6 @@ def ingest(
     files = _check_paths(paths)
     if batch_id is not None and not BATCH_ID_PATTERN.fullmatch(batch_id):
         raise ValueError(f"batch_id must match {BATCH_ID_PATTERN.pattern}, got {batch_id!r}")
-    if config.n_shards < 1:
-        raise ValueError(f"IngestConfig.n_shards must be >= 1, got {config.n_shards}")
     started_at = dt.datetime.now(dt.UTC)
     now = now or started_at
     salt = salt_from_env(config.salt_env_var)

@@ -9,6 +9,7 @@ Prints one line per estimator and, with ``--warehouse``, appends the rows to ``o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,6 @@ import polars as pl
 
 from recrl.config import EvalConfig
 from recrl.ope.api import Estimate, estimate_all
-from recrl.ope.estimators import ESTIMATORS
 from recrl.ope.outside import load_impressions, policy_rows, read_policy_table
 from recrl.store.warehouse import append_rows
 
@@ -31,13 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--policy-probs", type=Path, required=True, help="CSV: item_id,pos0,... or request_id,item_id,position,prob")
     parser.add_argument("--policy-id", default=None, help="use only impressions logged by this policy_id")
     parser.add_argument("--policy-name", default=None, help="name stored with the estimates (default: the file's stem)")
-    parser.add_argument("--estimators", nargs="+", default=list(defaults.estimators), choices=sorted(ESTIMATORS))
-    parser.add_argument("--lambda", dest="lambda_", type=float, default=defaults.clip_lambda,
-                        help=f"lambda of {', '.join(LAMBDA_ESTIMATORS)}")
-    parser.add_argument("--alpha", type=float, default=defaults.alpha)
-    parser.add_argument("--n-bootstrap", type=int, default=defaults.n_bootstrap)
-    parser.add_argument("--folds", type=int, default=defaults.reward_model_folds, help="reward model cross-fitting folds")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    # Read as text and validated by EvalConfig (``eval_config``): a bad value is one line naming the field.
+    parser.add_argument("--estimators", nargs="+", help=f"default: {' '.join(defaults.estimators)}")
+    parser.add_argument("--lambda", dest="lambda_", help=f"lambda of {', '.join(LAMBDA_ESTIMATORS)} "
+                        f"(default: {defaults.clip_lambda})")
+    parser.add_argument("--alpha", help=f"1 - confidence level (default: {defaults.alpha})")
+    parser.add_argument("--n-bootstrap", help=f"bootstrap resamples (default: {defaults.n_bootstrap})")
+    parser.add_argument("--folds", help=f"reward model cross-fitting folds (default: {defaults.reward_model_folds})")
+    parser.add_argument("--seed", help=f"default: {defaults.seed}")
     parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file to append ope_estimates rows to")
     parser.add_argument("--run-id", default=None, help="run id of the rows (default: ope-<UTC time>)")
     parser.add_argument("--split", default="logged", help="split label stored with the rows")
@@ -81,22 +82,30 @@ def format_table(estimates: list[Estimate]) -> str:
     return "\n".join(lines)
 
 
+def eval_config(args: argparse.Namespace) -> EvalConfig:
+    """``EvalConfig`` with the options given (``ConfigError`` naming the field when one is bad)."""
+    given = {"estimators": args.estimators, "clip_lambda": args.lambda_, "alpha": args.alpha,
+             "n_bootstrap": args.n_bootstrap, "reward_model_folds": args.folds, "seed": args.seed}
+    return dataclasses.replace(EvalConfig(), **{name: v for name, v in given.items() if v is not None})
+
+
 def evaluate_outside_policy(args: argparse.Namespace) -> list[Estimate]:
     """The estimates ``recrl ope`` prints, from parsed arguments."""
+    config = eval_config(args)
     kind, table = read_policy_table(args.policy_probs)
     impressions = load_impressions(args.events, args.policy_id)
-    rows = policy_rows(impressions, kind, table, n_folds=args.folds, seed=args.seed)
+    rows = policy_rows(impressions, kind, table, n_folds=config.reward_model_folds, seed=config.seed)
     return estimate_all(
-        args.estimators,
+        config.estimators,
         reward=rows.reward,
         pscore=rows.pscore,
         action_prob=rows.action_prob,
         q_logged=rows.q_logged,
         q_policy=rows.q_policy,
-        lambda_={name: args.lambda_ for name in LAMBDA_ESTIMATORS},
-        alpha=args.alpha,
-        n_bootstrap=args.n_bootstrap,
-        seed=args.seed,
+        lambda_={name: config.clip_lambda for name in LAMBDA_ESTIMATORS},
+        alpha=config.alpha,
+        n_bootstrap=config.n_bootstrap,
+        seed=config.seed,
     )
 
 

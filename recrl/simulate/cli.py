@@ -11,13 +11,6 @@ from recrl.lake import DataLayout
 from recrl.simulate.logs import write_logs
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -28,13 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     defaults = SimConfig()
     parser.add_argument("--out", type=Path, required=True, help="data root to write raw/ and truth/ under")
     parser.add_argument(
-        "--days", type=_positive_int, default=defaults.n_days, help="days of logs (default %(default)s)"
+        "--days", default=defaults.n_days, help="days of logs (default %(default)s)"
     )
     parser.add_argument(
-        "--users", type=_positive_int, default=defaults.n_users, help="users (default %(default)s)"
+        "--users", default=defaults.n_users, help="users (default %(default)s)"
     )
     parser.add_argument(
-        "--seed", type=int, default=defaults.seed, help="world and log seed (default %(default)s)"
+        "--seed", default=defaults.seed, help="world and log seed (default %(default)s)"
     )
     parser.set_defaults(func=run)
 

@@ -109,52 +109,9 @@ class World:
         return pa.Table.from_arrays(columns, schema=ITEM_SCHEMA)
 
 
-def validate_config(config: SimConfig) -> None:
-    """Raise ValueError naming the first SimConfig field that cannot build a world."""
-    positive_ints = ("n_items", "n_categories", "n_users", "n_days", "slate_size", "latent_dim")
-    for name in positive_ints:
-        if int(getattr(config, name)) < 1:
-            raise ValueError(f"SimConfig.{name} must be >= 1, got {getattr(config, name)}")
-    if config.n_categories > len(CATEGORY_WORDS):
-        raise ValueError(
-            f"SimConfig.n_categories must be <= {len(CATEGORY_WORDS)}, got {config.n_categories}"
-        )
-    if config.n_items < config.n_categories:
-        raise ValueError(
-            f"SimConfig.n_items ({config.n_items}) must be >= n_categories ({config.n_categories})"
-        )
-    if not 1 <= config.slate_size <= 3:
-        raise ValueError(
-            f"SimConfig.slate_size must be 1..3 (exact Plackett-Luce marginals), got {config.slate_size}"
-        )
-    if config.slate_size > config.n_items:
-        raise ValueError(f"SimConfig.slate_size ({config.slate_size}) must be <= n_items ({config.n_items})")
-    if len(config.position_bias) != config.slate_size:
-        raise ValueError(
-            f"SimConfig.position_bias needs one value per position ({config.slate_size}), got {config.position_bias}"
-        )
-    if any(not 0.0 < b <= 1.0 for b in config.position_bias):
-        raise ValueError(f"SimConfig.position_bias values must be in (0, 1], got {config.position_bias}")
-    for name in (
-        "daily_active_rate",
-        "history_decay",
-        "logging_epsilon",
-        "session_carryover",
-        "click_continue_boost",
-    ):
-        value = getattr(config, name)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"SimConfig.{name} must be in [0, 1], got {value}")
-    if config.mean_session_requests < 1.0:
-        raise ValueError(f"SimConfig.mean_session_requests must be >= 1, got {config.mean_session_requests}")
-    if config.logging_temperature <= 0:
-        raise ValueError(f"SimConfig.logging_temperature must be > 0, got {config.logging_temperature}")
-
-
 def build_world(config: SimConfig) -> World:
     """Draw the catalogue and the users of ``config.seed`` (deterministic; logs use their own stream)."""
-    validate_config(config)
-    rng = np.random.default_rng([config.seed, 0])
+    rng = np.random.default_rng([config.seed, 0])  # config ranges are checked by SimConfig itself
     n_items, n_cat, dim = config.n_items, config.n_categories, config.latent_dim
 
     centres = rng.normal(size=(n_cat, dim))

@@ -153,8 +153,9 @@ def test_cli_writes_raw_and_truth(tmp_path: Path) -> None:
         "decisions.parquet",
         "requests.parquet",
     ]
-    with pytest.raises(SystemExit):
-        parser.parse_args(["simulate", "--out", str(tmp_path), "--users", "0"])
+    args = parser.parse_args(["simulate", "--out", str(tmp_path), "--users", "0"])
+    with pytest.raises(ValueError, match="sim.n_users: must be at least 1, got '0'"):
+        args.func(args)
     (tmp_path / "file").write_text("x")
     args = parser.parse_args(["simulate", "--out", str(tmp_path / "file")])
     with pytest.raises(ValueError, match="--out"):
