@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import duckdb
 import pytest
+from prefect.exceptions import ParameterTypeError
 from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.deploy import NIGHTLY_CRON, build_deployments
@@ -47,12 +49,21 @@ def test_nightly_flow_end_to_end_and_rerun_replaces_results(prefect_api, make_ti
 
 
 def test_missing_input_path_fails_with_one_line_naming_it(make_tiny_config, tmp_path, capsys) -> None:
-    config = dataclasses.replace(make_tiny_config(tmp_path / "data"), source=str(tmp_path / "no-such-logs"))
+    config = dataclasses.asdict(make_tiny_config(tmp_path / "data")) | {"source": str(tmp_path / "no-such-logs")}
     config_file = tmp_path / "config.json"
-    config_file.write_text(config.to_json())
+    config_file.write_text(json.dumps(config))
     assert main(["--config", str(config_file)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no-such-logs" in err[0]
+    assert len(err) == 1 and err[0].startswith("nightly: error: source: ") and "no-such-logs" in err[0]
+    assert not (tmp_path / "data").exists()
+
+
+def test_flow_called_with_a_bad_dict_fails_before_its_first_task(prefect_api, make_tiny_config, tmp_path) -> None:
+    config = dataclasses.asdict(make_tiny_config(tmp_path / "data"))
+    config["agent"]["epochs"] = "three"
+    with pytest.raises(ParameterTypeError, match=r"config\.agent\.epochs"):
+        nightly(config=config, run_id="bad-night")
+    assert not (tmp_path / "data").exists()
 
 
 def test_deployments_nightly_on_cron_with_timezone_and_manual_unscheduled() -> None:
