@@ -62,7 +62,6 @@ def _not_bool(value: Any) -> Any:
 
 NotBool = BeforeValidator(_not_bool)
 """Last in an ``Annotated`` number type, after its bounds (so they stay in the JSON schema)."""
-Int = Annotated[int, NotBool]
 Float = Annotated[float, NotBool]
 Count = Annotated[int, Field(ge=1), NotBool]
 NonNegativeInt = Annotated[int, Field(ge=0), NotBool]
@@ -72,21 +71,23 @@ Positive = Annotated[float, Field(gt=0.0), NotBool]
 NonNegative = Annotated[float, Field(ge=0.0), NotBool]
 
 
+def _is_iso_date(text: str) -> bool:
+    try:
+        return re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None and bool(dt.date.fromisoformat(text))
+    except ValueError:  # 2026-02-30
+        return False
+
+
 def _iso_date(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-                raise ValueError(value)
-            dt.date.fromisoformat(value)
-        except ValueError:
-            raise PydanticCustomError("iso_date", "expected an ISO date (YYYY-MM-DD)") from None
+    if isinstance(value, str) and not _is_iso_date(value):
+        raise PydanticCustomError("iso_date", "expected an ISO date (YYYY-MM-DD)")
     return value
 
 
 IsoDate = Annotated[str, BeforeValidator(_iso_date)]
 
 _MEMORY = re.compile(
-    r"\s*\d+(\.\d+)?\s*(%|b|bytes?|[kmgt]i?b?|(kilo|mega|giga|tera)bytes?)\s*", re.IGNORECASE
+    r"\s*\d+(\.\d+)?\s*(%|b|bytes?|[kmgt](ib|b)?|(kilo|mega|giga|tera)bytes?)\s*", re.IGNORECASE
 )
 
 
@@ -115,6 +116,9 @@ _MODEL_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_do
 
 C = TypeVar("C")
 
+SECTIONS: dict[type, str] = {}
+"""Each config class and its key in ``PipelineConfig`` ('' for the root): the prefix of its fields in errors."""
+
 
 def _config_model(path: str) -> typing.Callable[[type[C]], type[C]]:
     """Make ``cls`` a frozen pydantic dataclass whose constructor raises ``ConfigError`` naming
@@ -132,6 +136,7 @@ def _config_model(path: str) -> typing.Callable[[type[C]], type[C]]:
                 raise ConfigError.from_validation_error(error, model, (path,) if path else ()) from None
 
         model.__init__ = __init__  # nested sections are validated by the schema, not by this __init__
+        SECTIONS[model] = path
         return model
 
     return decorate
@@ -464,13 +469,6 @@ class PipelineConfig:
         return cls.from_json(path.read_text())
 
 
-SECTIONS: dict[type, str] = {
-    SimConfig: "sim", IngestConfig: "ingest", StatesConfig: "states", AgentConfig: "agent",
-    BaselineConfig: "baselines", EvalConfig: "eval", PipelineConfig: "",
-}
-"""Each config class and its key in ``PipelineConfig`` (the prefix of its fields in error messages)."""
-
-
 @functools.cache
 def _adapter(cls: type) -> TypeAdapter:
     return TypeAdapter(cls)
@@ -513,12 +511,9 @@ _BOUNDS = {
 def _problem(error: Any, root: type | None, prefix: tuple[str, ...]) -> str:
     """One line, ``path: message, got VALUE``, for one of pydantic's ``ValidationError.errors()``."""
     loc = tuple(error["loc"])
-    path = ".".join(prefix + tuple(str(p) for p in loc if not isinstance(p, int)))
-    if any(isinstance(p, int) for p in loc):  # items of a list: eval.estimators[2]
-        path, parts = ".".join(prefix), []
-        for part in loc:
-            parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
-        path = (path + "".join(parts)).lstrip(".")
+    path = ""
+    for part in prefix + loc:  # sim.position_bias[2]
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind in _BOUNDS:
         message = _BOUNDS[kind].format(**ctx)

@@ -12,6 +12,7 @@ import json
 import typing
 from pathlib import Path
 
+import duckdb
 import pytest
 from prefect.exceptions import ParameterTypeError
 from prefect.utilities.schema_tools import ValidationError as SchemaValidationError
@@ -202,8 +203,9 @@ def test_good_edges_are_accepted(tmp_path) -> None:
                                         "sim": {"slate_size": 1, "position_bias": [1.0], "n_days": 3},
                                         "agent": {"epochs": 2, "warmup_epochs": 2}})
     assert config.sim.position_bias == (1.0,) and isinstance(config.sim.position_bias, tuple)
-    for limit in ("4GB", "512MiB", "1.5 GB", "50%"):
-        assert StatesConfig(memory_limit=limit).memory_limit == limit
+    with duckdb.connect() as con:  # the sizes the config accepts are ones DuckDB takes
+        for limit in ("4GB", "512MiB", "1.5 GB", "50%", "2g", "1TB"):
+            con.execute(f"SET memory_limit = '{StatesConfig(memory_limit=limit).memory_limit}'")
 
 
 def test_check_source_again_at_run_time(tmp_path) -> None:
