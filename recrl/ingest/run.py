@@ -292,10 +292,14 @@ def _profile(path: Path, block_bytes: int) -> FileProfile:
 
 def _is_blank(path: Path) -> bool:
     """True for a file of only whitespace (0 bytes included), checked when it is small."""
-    size = path.stat().st_size
-    if size > BLANK_PROBE_BYTES:
-        return False
-    return size == 0 or not path.read_bytes().strip()
+    try:
+        size = path.stat().st_size
+        if size > BLANK_PROBE_BYTES:
+            return False
+        with open(path, "rb") as handle:
+            return size == 0 or not handle.read().strip()
+    except OSError as error:
+        raise IngestError(f"cannot read {path}: {_first_line(error)}") from error
 
 
 def ingest(
@@ -474,7 +478,10 @@ def _stage_files(
 
 def _user_table_or_none(path: Path, n_shards: int, salt: bytes | None) -> pl.DataFrame | None:
     """The fast path's user table when the file's first line is a plain header, else None."""
-    header = plain_header(path)
+    try:
+        header = plain_header(path)
+    except OSError as error:
+        raise IngestError(f"cannot read {path}: {_first_line(error)}") from error
     if header is None or "user_id" not in header:
         return None
     try:
