@@ -83,19 +83,20 @@ def _assert_records_add_up(layout: DataLayout) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize(
-    ("kind", "kill_at", "published"),
+    ("kind", "kill_at", "visible", "committed", "skip_ingested"),
     [
-        ("COMMIT.json", 1, "nothing"),  # killed writing the commit manifest: rolled back
-        ("events", 1, "some"),  # killed moving the first event partition: rolled forward
-        ("events", 4, "some"),
-        ("quarantine", 1, "events"),  # every event partition moved, none of the quarantine
-        ("reconciliation", 1, "all but the record"),
+        ("COMMIT.json", 1, "none", False, True),  # killed writing the commit manifest: rolled back
+        ("events", 1, "none", True, True),  # committed, killed before the first move: rolled forward
+        ("events", 2, "some", True, True),  # killed between event partitions
+        ("events", 6, "some", True, False),
+        ("quarantine", 1, "all", True, True),  # every event partition moved, none of the quarantine
+        ("reconciliation", 1, "all", True, False),  # everything but the record moved
     ],
 )
-@pytest.mark.parametrize("skip_ingested", [True, False])
-def test_killed_during_publish_then_rerun_adds_up(tmp_path, nights, kind, kill_at, published, skip_ingested):
+def test_killed_during_publish_then_rerun_adds_up(tmp_path, nights, kind, kill_at, visible, committed, skip_ingested):
     clean = DataLayout(tmp_path / "clean")
     ingest(nights, "events", clean, IngestConfig(max_quarantine_share=1.0), block_bytes=4096)
+    clean_rows = read_events(clean).height
     killed = DataLayout(tmp_path / "killed")
     script = tmp_path / "killed_ingest.py"
     script.write_text(KILLED_INGEST)
@@ -103,17 +104,18 @@ def test_killed_during_publish_then_rerun_adds_up(tmp_path, nights, kind, kill_a
     args = [sys.executable, str(script), ",".join(map(str, nights)), str(killed.root), str(kill_at), kind]
     result = subprocess.run(args, env=env, timeout=300)
     assert result.returncode == -signal.SIGKILL
-    assert (killed.lake / "_staging").is_dir()  # the killed run's staging, with or without its manifest
-    visible = read_events(killed).height
-    clean_rows = read_events(clean).height
-    assert (visible == 0) if published == "nothing" else (0 < visible <= clean_rows)
-    assert not any(killed.reconciliation.glob("*.parquet")) if killed.reconciliation.exists() else True
+    (staging,) = (killed.lake / "_staging").iterdir()  # the killed run's, with its manifest once committed
+    assert (staging / "COMMIT.json").is_file() == committed
+    rows = read_events(killed).height
+    assert {"none": rows == 0, "some": 0 < rows < clean_rows, "all": rows == clean_rows}[visible], rows
+    assert not killed.reconciliation.exists() or not any(killed.reconciliation.glob("*.parquet"))
 
-    rerun = ingest(nights, "events", killed, IngestConfig(max_quarantine_share=1.0, skip_ingested=skip_ingested), block_bytes=4096)
+    config = IngestConfig(max_quarantine_share=1.0, skip_ingested=skip_ingested)
+    rerun = ingest(nights, "events", killed, config, block_bytes=4096)
     records = _assert_records_add_up(killed)
     assert read_events(killed).equals(read_events(clean))
     assert lake_content(killed).keys() == lake_content(clean).keys()
-    if published == "nothing":
+    if not committed:
         # Rolled back: the rerun ingested both files, as a clean run would.
         assert records.height == 2 and len(rerun.files) == 2
     elif skip_ingested:
