@@ -431,7 +431,8 @@ def _check_quarantine_share(
     ]
     lines += [f"  {row['reason_code']}: {row['rows']:,} rows, e.g. {row['example']}" for row in reasons.head(5).iter_rows(named=True)]
     top = reasons.row(0, named=True) if reasons.height else {"reason_code": "", "example": ""}
-    hint = next((text for words, text in TEXT_HINTS if words in (top["example"] or "").lower()), REFUSAL_HINTS.get(top["reason_code"], ""))
+    said = f"{top['reason_code']} {top['example'] or ''}".lower()
+    hint = next((text for words, text in TEXT_HINTS if words in said), REFUSAL_HINTS.get(top["reason_code"], ""))
     lines.append(f"rejected rows: {folder / 'quarantine.parquet'}")
     lines.append(
         f"what to do: {hint + '; then rerun' if hint else 'fix the input and rerun'} "
