@@ -262,18 +262,20 @@ def ingested_digests(layout: DataLayout) -> dict[str, str]:
 
 class _NamedReadErrors:
     """A format reader whose read errors name the file (a corrupt Parquet file, an unreadable one);
-    files known to be blank yield no candidates, unparsed."""
+    files known to be blank yield no candidates, unparsed. Everything else is the reader's."""
 
     def __init__(self, reader, blank: set[Path]) -> None:
         self._reader = reader
         self._blank = blank
-        self.TS_FORMAT = reader.TS_FORMAT
 
-    def read(self, path: Path, block_bytes: int) -> Iterator:
+    def __getattr__(self, name: str):
+        return getattr(self._reader, name)
+
+    def read(self, path: Path, *args, **kwargs) -> Iterator:
         if path in self._blank:
             return
         try:
-            yield from self._reader.read(path, block_bytes)
+            yield from self._reader.read(path, *args, **kwargs)
         except (OSError, pl.exceptions.PolarsError, pa.ArrowException) as error:
             raise IngestError(f"cannot read {path}: {_first_line(error)}") from error
 
@@ -402,7 +404,7 @@ def ingest(
         report = IngestReport(batch_id, fmt, started_at, tuple(records), tuple(published.partitions), skipped)
         writer.commit(report.to_frame(), f"part-{report.started_at:%Y%m%dT%H%M%S%f}-{report.batch_id}.parquet")
     except BaseException:
-        writer.discard()  # nothing was published (a kill instead leaves it to ``recover_staging``)
+        writer.discard()  # before the commit nothing was published; after it, the next run rolls forward
         raise
     return report
 

@@ -70,6 +70,7 @@ class BatchWriter:
         self.staging = layout.lake / STAGING_DIR / run_id
         self._chunk = 0
         self._moves: list[tuple[Path, Path]] = []
+        self._committed = False
 
     def _next_name(self) -> str:
         self._chunk += 1
@@ -214,10 +215,16 @@ class BatchWriter:
         marker = self.staging / f".{COMMIT_MARKER}.tmp"
         marker.write_text(json.dumps({"moves": manifest}))
         os.replace(marker, self.staging / COMMIT_MARKER)  # the commit point
+        self._committed = True
         _finish(self.staging, self.layout.lake)
 
     def discard(self) -> None:
-        """Remove this run's staging folder (a failed or refused run: nothing was published)."""
+        """Remove this run's staging folder (a failed or refused run: nothing was published).
+
+        A committed batch is kept: the next run's ``recover_staging`` finishes its moves.
+        """
+        if self._committed:
+            return
         shutil.rmtree(self.staging, ignore_errors=True)
         _remove_if_empty(self.staging.parent)
 

@@ -136,3 +136,23 @@ def test_a_failed_run_leaves_no_staging_and_nothing_published(tmp_path, nights, 
     with pytest.raises(OSError, match="No space left"):
         ingest(nights, "events", layout, IngestConfig(max_quarantine_share=1.0))
     assert not any(layout.lake.rglob("*.parquet")) and not (layout.lake / "_staging").exists()
+
+
+def test_an_error_after_the_commit_keeps_the_batch_for_the_next_run_to_finish(tmp_path, nights, monkeypatch):
+    layout = DataLayout(tmp_path / "data")
+    real_replace, calls = os.replace, []
+
+    def failing_replace(source, target):
+        calls.append(target)
+        if len(calls) == 3:  # the manifest and one event partition are in place
+            raise OSError(28, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr("recrl.ingest.writer.os.replace", failing_replace)
+    with pytest.raises(OSError, match="No space left"):
+        ingest(nights, "events", layout, IngestConfig(max_quarantine_share=1.0))
+    monkeypatch.setattr("recrl.ingest.writer.os.replace", real_replace)
+    assert (layout.lake / "_staging").is_dir() and read_events(layout).height > 0
+    rerun = ingest(nights, "events", layout, IngestConfig(max_quarantine_share=1.0))
+    assert rerun.files == () and len(rerun.skipped) == 2
+    assert _assert_records_add_up(layout).height == 2
