@@ -251,13 +251,13 @@ def check_lake_has_events(layout: DataLayout) -> None:
         raise IngestError(f"source 'lake': no events under {layout.events}; ingest logs first (recrl ingest PATH --lake {layout.root})")
 
 
-def ingested_digests(layout: DataLayout) -> dict[str, str]:
-    """SHA-256 of every file with a reconciliation record -> the (latest) batch that ingested it."""
+def ingested_files(layout: DataLayout) -> pl.DataFrame:
+    """``source_file, source_sha256, ingest_batch_id`` of every reconciliation record, oldest first."""
+    columns = {"source_file": pl.String, "source_sha256": pl.String, "ingest_batch_id": pl.String}
     if not any(layout.reconciliation.glob("*.parquet")):
-        return {}
-    records = pl.read_parquet(layout.reconciliation / "*.parquet", columns=["source_sha256", "ingest_batch_id", "started_at"])
-    records = records.sort("started_at")
-    return dict(zip(records["source_sha256"].to_list(), records["ingest_batch_id"].to_list(), strict=True))
+        return pl.DataFrame(schema=columns)
+    records = pl.read_parquet(layout.reconciliation / "*.parquet", columns=[*columns, "started_at"])
+    return records.sort("started_at").select(*columns)
 
 
 class _NamedReadErrors:
@@ -355,11 +355,16 @@ def ingest(
     now = now or started_at
     salt = salt_from_env(config.salt_env_var)
     recover_staging(layout)  # finish or undo a killed run first: its records decide what is skipped
-    known = ingested_digests(layout) if config.skip_ingested else {}
+    known: dict[str, str] = {}  # SHA-256 of an ingested file -> the (latest) batch that ingested it
+    known_paths: set[str] = set()
+    if config.skip_ingested:
+        ingested = ingested_files(layout)
+        known = dict(zip(ingested["source_sha256"], ingested["ingest_batch_id"], strict=True))
+        known_paths = set(ingested["source_file"])
 
     # hashlib and polars release the GIL: profile (digest) the files on a side thread while the
-    # user tables of CSV files that may take the fast path are built. When some files may be
-    # skipped, a file's user table waits for its digest (later files are digested meanwhile).
+    # user tables of CSV files that may take the fast path are built. A file whose path has a
+    # record (likely to be skipped) waits for its digest instead; a new path rarely holds known bytes.
     profiling = ThreadPoolExecutor(max_workers=1)
     profile_futures = [profiling.submit(_profile, path, block_bytes) for path in files]
     profiling.shutdown(wait=False)
@@ -367,7 +372,7 @@ def ingest(
     fast_candidates = [fast_csv and fmt == "events" and path.suffix.lower() == ".csv" and path not in blank for path in files]
     users = []
     for path, candidate, future in zip(files, fast_candidates, profile_futures, strict=True):
-        skip = bool(known) and candidate and future.result().sha256 in known
+        skip = candidate and str(path) in known_paths and future.result().sha256 in known
         users.append(_user_table_or_none(path, config.n_shards, salt) if candidate and not skip else None)
     profiles = [future.result() for future in profile_futures]
     skipped = tuple(
