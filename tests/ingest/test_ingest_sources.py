@@ -217,7 +217,7 @@ def test_an_unreadable_file_fails_naming_it_and_writes_nothing(tmp_path, layout,
     assert main(["ingest", str(good), str(locked), "--format", "events", "--lake", str(layout.root)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "locked.csv" in err and "Permission denied" in err
-    assert not any(layout.lake.rglob("*.parquet")) if layout.lake.exists() else True
+    assert not layout.lake.exists() or not any(layout.lake.rglob("*.parquet"))
 
 
 # --- the quarantine gate -------------------------------------------------------------------------
