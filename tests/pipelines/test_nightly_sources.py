@@ -12,7 +12,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.nightly import check_source, ingest_logs, main, nightly
-from recrl.ingest import IngestError
+from recrl.ingest import IngestError, QuarantineShareError
 from recrl.lake import DataLayout
 from recrl.simulate import write_logs
 from recrl.store.warehouse import TABLES
@@ -102,3 +102,15 @@ def test_nightly_on_a_growing_folder_then_on_the_lake(prefect_api, sim_days, mak
     assert pl.read_parquet(layout.reconciliation / "*.parquet").height == 4
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+
+
+def test_the_ingest_task_fails_when_the_quarantine_gate_refuses_the_batch(tmp_path, make_tiny_config):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    header = "ts,user_id,session_id,item_id,event_type,position,request_id,propensity,policy_id"
+    rows = [f"2026-11-01T10:00:{index:02d},u{index},s,i{index},click,0,r{index},0.5,p" for index in range(10)]
+    (logs / "naive.csv").write_text("\n".join([header, *rows]) + "\n")  # no UTC offsets: all quarantined
+    config = dataclasses.replace(make_tiny_config(tmp_path / "data"), source=str(logs))
+    with pytest.raises(QuarantineShareError, match="10 of 10 input rows"):
+        ingest_logs.fn([config.source], "events", config)
+    assert not DataLayout(tmp_path / "data").events.exists()
