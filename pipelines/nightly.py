@@ -22,6 +22,7 @@ from recrl.config import ConfigError, PipelineConfig
 from recrl.evaluate.report import write_report
 from recrl.evaluate.stage import evaluate_run
 from recrl.ingest import ingest
+from recrl.ingest.run import check_lake_has_events, resolve_sources
 from recrl.lake import DataLayout
 from recrl.simulate import write_logs
 from recrl.states import build_states
@@ -39,10 +40,16 @@ def simulate_logs(config: PipelineConfig) -> list[str]:
 
 @task(name="ingest")
 def ingest_logs(paths: list[str], fmt: str, config: PipelineConfig) -> dict:
-    """Validated, partitioned Parquet lake; returns the reconciliation totals."""
+    """Validated, partitioned Parquet lake from files, folders or globs; returns the reconciliation totals.
+
+    Prints the one-line reconciliation (stdout: shown at any log level). A batch refused by the
+    quarantine gate raises, failing the flow.
+    """
     report = ingest(paths, fmt, DataLayout(Path(config.data_root)), config.ingest)
+    print(report.summary(), flush=True)
     files = report.files
-    return {"batch_id": report.batch_id, "input": sum(f.input_rows for f in files),
+    return {"batch_id": report.batch_id, "files": len(files), "skipped": len(report.skipped),
+            "input": sum(f.input_rows for f in files),
             "accepted": sum(f.accepted_rows for f in files), "quarantined": sum(f.quarantined_rows for f in files),
             "duplicates": sum(f.duplicate_rows for f in files)}
 
@@ -85,6 +92,18 @@ def publish_report(config: PipelineConfig, run_id: str) -> str:
     return str(markdown_path)
 
 
+def check_source(config: PipelineConfig) -> None:
+    """Fail fast, in one line naming it, when ``config.source`` gives nothing to work on.
+
+    'simulator' always works; 'lake' needs events in the lake; anything else must resolve to input
+    files (a file, a folder with files, a glob with matches).
+    """
+    if config.source == "lake":
+        check_lake_has_events(DataLayout(Path(config.data_root)))
+    elif config.source != "simulator":
+        resolve_sources(config.source, config.source_format)
+
+
 DEFAULT_CONFIG = PipelineConfig()
 """Frozen, so sharing it as the flow's default parameter is safe."""
 
@@ -93,20 +112,23 @@ DEFAULT_CONFIG = PipelineConfig()
 def nightly(config: PipelineConfig = DEFAULT_CONFIG, run_id: str | None = None) -> str:
     """One night: (simulate or take the given logs), ingest, build states, train, evaluate, report.
 
+    ``config.source``: 'simulator' simulates then ingests; 'lake' skips both (the lake must hold
+    events); a file, folder or glob is ingested as given (files ingested before are skipped).
+
     ``run_id`` defaults to ``nightly-<UTC date>``: re-running a night replaces its results. A dict or
     JSON ``config`` is validated into a ``PipelineConfig`` by Prefect before the flow starts (a bad value
     fails the run naming its field); the input logs are checked again here, before the first task.
     """
-    config.check_source()
+    check_source(config)
     started_at = datetime.now(UTC)
     run_id = run_id or f"nightly-{started_at:%Y-%m-%d}"
     logger = get_run_logger()
     if config.source == "simulator":
-        paths, fmt = simulate_logs(config), "events"
-    else:
-        paths, fmt = [config.source], config.source_format
-    reconciliation = ingest_logs(paths, fmt, config)
-    logger.info("ingest: %s", reconciliation)
+        reconciliation = ingest_logs(simulate_logs(config), "events", config)
+        logger.info("ingest: %s", reconciliation)
+    elif config.source != "lake":  # a file, folder or glob: ingest resolves it
+        reconciliation = ingest_logs([config.source], config.source_format, config)
+        logger.info("ingest: %s", reconciliation)
     counts = build_state_sequences(config)
     logger.info("states: %s", counts)
     checkpoint = train_actor_critic(config, run_id)
@@ -122,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:  # every setting is checked here, before Prefect or any stage starts
         config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
+        check_source(config)
     except ConfigError as error:
         for problem in error.problems:
             print(f"nightly: error: {problem}", file=sys.stderr)
         return 2
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         print(f"nightly: error: {error}", file=sys.stderr)
         return 2
     run_id = nightly(config=config, run_id=args.run_id)

@@ -2,6 +2,24 @@
 
 from recrl.ingest.formats import FORMATS
 from recrl.ingest.reasons import REASONS
-from recrl.ingest.run import FileReconciliation, IngestReport, ingest
+from recrl.ingest.run import (
+    FileReconciliation,
+    IngestError,
+    IngestReport,
+    QuarantineShareError,
+    SkippedFile,
+    ingest,
+    resolve_sources,
+)
 
-__all__ = ["FORMATS", "REASONS", "FileReconciliation", "IngestReport", "ingest"]
+__all__ = [
+    "FORMATS",
+    "REASONS",
+    "FileReconciliation",
+    "IngestError",
+    "IngestReport",
+    "QuarantineShareError",
+    "SkippedFile",
+    "ingest",
+    "resolve_sources",
+]

@@ -1,4 +1,4 @@
-"""``recrl ingest PATH... --format FMT --lake DIR``: ingest files and print the reconciliation table."""
+"""``recrl ingest PATH... --format FMT --lake DIR``: ingest files, folders or globs; print the reconciliation."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="validate log files into the Parquet lake",
         description="Validate log files into the Parquet lake; rejected rows go to the quarantine.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="input log files")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="input log files, folders (every file under them, sorted) or quoted glob patterns",
+    )
     parser.add_argument("--format", required=True, dest="fmt", help=f"input format: {', '.join(FORMATS)}")
     parser.add_argument(
         "--lake",
@@ -35,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.lake)
     if root.exists() and not root.is_dir():
         raise ValueError(f"--lake is not a directory: {root}")
-    report = ingest(args.paths, args.fmt, DataLayout(root), IngestConfig(n_shards=args.shards), batch_id=args.batch_id)
+    config = IngestConfig(n_shards=args.shards)
+    report = ingest(args.paths, args.fmt, DataLayout(root), config, batch_id=args.batch_id)
     print(report.table())
+    print(report.summary())
     return 0

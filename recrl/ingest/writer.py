@@ -12,14 +12,20 @@ input order (file order in the batch, then line, then record index), so the same
 gives the same file. A fast-path file with no duplicate, for a partition the lake does not have
 yet, is published as it is; every other partition is rewritten to staging.
 
-Publish: every prepared file is moved into place with ``os.replace`` (atomic on one filesystem), then
-the staging folder is removed. A crash before publishing leaves the lake untouched; a crash during
-the moves leaves whole files only, and a rerun finds the published rows as duplicates and moves the
-rest, ending with the rows of a clean run. The lake has one writer at a time (the nightly flow).
+Publish is one atomic step with its reconciliation record: every partition file is first written
+under ``ready/`` in the staging folder, the run's reconciliation record too; then a manifest of the
+moves (``COMMIT.json``, written aside and renamed) commits the batch; then every file is moved into place
+with ``os.replace`` (atomic on one filesystem), the record last, and the staging folder is removed. A
+run killed before the manifest exists leaves the lake untouched, and the next run removes its staging
+folder (roll back); a run killed after it leaves whole files only, and the next run first finishes
+its moves (roll forward, ``recover_staging``), so the records always add up to the lake's rows. A
+batch refused by the quarantine gate publishes nothing: its rejected rows are kept under
+``{lake}/refused/{batch_id}/``. The lake has one writer at a time (the nightly flow).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import Counter
@@ -38,6 +44,10 @@ QUARANTINE_KEY = ("source_name", "line_number", "record_index", "raw", "reason_c
 QUARANTINE_COLUMNS = ("raw", "source_file", "line_number", "record_index", "reason_code", "reason")
 DUPLICATE_PROBE = ("ts", "user_id")
 """Canonical columns read first when looking for duplicate rows: rows that differ here differ."""
+COMMIT_MARKER = "COMMIT.json"
+"""The manifest of a batch's moves; once it exists (renamed into place) the batch is committed."""
+REFUSED_DIR = "refused"
+"""``{lake}/refused/{batch_id}/``: the rejected rows of a batch refused by the quarantine gate."""
 FAST_DIR = "fast"
 """Staging sub-folder of the fast CSV path: ``fast/<file index>/{events,quarantine}/...``."""
 
@@ -59,14 +69,8 @@ class BatchWriter:
         self.n_shards = n_shards
         self.staging = layout.lake / STAGING_DIR / run_id
         self._chunk = 0
-
-    def clear_stale_staging(self) -> None:
-        """Remove staging folders that crashed runs left behind (invisible to readers, but disk)."""
-        root = self.layout.lake / STAGING_DIR
-        if root.is_dir():
-            for stale in root.iterdir():
-                if stale != self.staging:
-                    shutil.rmtree(stale, ignore_errors=True)
+        self._moves: list[tuple[Path, Path]] = []
+        self._committed = False
 
     def _next_name(self) -> str:
         self._chunk += 1
@@ -150,8 +154,11 @@ class BatchWriter:
         rows = pl.read_parquet(fast[0][1], columns=list(CANONICAL_COLUMNS))
         return bool(_first_distinct(rows, list(CANONICAL_COLUMNS)).all())
 
-    def publish(self, batch_id: str) -> PublishResult:
-        """Deduplicate each staged partition against the batch and the lake, then move files into place."""
+    def prepare(self, batch_id: str) -> PublishResult:
+        """Deduplicate each staged partition against the batch and the lake; write the lake files aside.
+
+        Nothing is visible until ``commit``.
+        """
         result = PublishResult()
         moves: list[tuple[Path, Path]] = []
         ready = self.staging / "ready"
@@ -195,13 +202,93 @@ class BatchWriter:
             fresh, _ = _new_rows(rows.with_columns(_file=pl.lit(0, dtype=pl.Int32)), final_dir, key, order=["_order"])
             if fresh.height:
                 moves.append(_prepare(fresh.drop("_order", "_file"), batch_id, final_dir, ready / "items" / relative))
-        for source, target in moves:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
-        shutil.rmtree(self.staging, ignore_errors=True)
-        if not any(self.staging.parent.iterdir()):
-            self.staging.parent.rmdir()
+        self._moves = moves
         return result
+
+    def commit(self, record: pl.DataFrame, record_name: str) -> None:
+        """Publish what ``prepare`` wrote and the run's reconciliation ``record``, as one atomic step."""
+        aside = self.staging / "ready" / "reconciliation" / record_name
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        record.write_parquet(aside)
+        moves = [*self._moves, (aside, self.layout.reconciliation / record_name)]
+        manifest = [[str(source.relative_to(self.staging)), str(target.relative_to(self.layout.lake))] for source, target in moves]
+        marker = self.staging / f".{COMMIT_MARKER}.tmp"
+        marker.write_text(json.dumps({"moves": manifest}))
+        os.replace(marker, self.staging / COMMIT_MARKER)  # the commit point
+        self._committed = True
+        _finish(self.staging, self.layout.lake)
+
+    def discard(self) -> None:
+        """Remove this run's staging folder (a failed or refused run: nothing was published).
+
+        A committed batch is kept: the next run's ``recover_staging`` finishes its moves.
+        """
+        if self._committed:
+            return
+        shutil.rmtree(self.staging, ignore_errors=True)
+        _remove_if_empty(self.staging.parent)
+
+    def refuse(self, batch_id: str, files: pl.DataFrame) -> tuple[Path, pl.DataFrame]:
+        """Keep a refused batch's staged rejected rows and per-file counts aside, publish nothing.
+
+        Writes ``{lake}/refused/{batch_id}/quarantine.parquet`` (the quarantine columns, with the batch
+        id) and ``files.parquet`` (``files``: what each input file held); returns the folder and the
+        reason codes by rows, most frequent first (``reason_code, rows, example``).
+        """
+        staged = sorted(self.staging.glob("quarantine/date=*/*.arrow")) + sorted(self.staging.glob(f"{FAST_DIR}/*/quarantine/date=*/*.ipc"))
+        rows = pl.concat(
+            [pl.read_ipc(path).select("_file", *QUARANTINE_COLUMNS) for path in staged], how="vertical_relaxed"
+        ) if staged else pl.DataFrame(schema={"_file": pl.Int32, **dict.fromkeys(QUARANTINE_COLUMNS, pl.String)})
+        rows = rows.sort("_file", "line_number", "record_index").drop("_file").with_columns(ingest_batch_id=pl.lit(batch_id))
+        folder = self.layout.lake / REFUSED_DIR / batch_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, frame in (("quarantine.parquet", rows), ("files.parquet", files)):
+            aside = folder / f".{name}.tmp"
+            frame.write_parquet(aside)
+            os.replace(aside, folder / name)
+        self.discard()
+        reasons = (
+            rows.group_by("reason_code")
+            .agg(rows=pl.len(), example=pl.col("reason").first())
+            .sort(["rows", "reason_code"], descending=[True, False])
+        )
+        return folder, reasons
+
+
+def recover_staging(layout: DataLayout) -> int:
+    """Finish or undo what killed runs left under ``{lake}/_staging``; returns how many batches rolled forward.
+
+    A staging folder with a commit manifest is rolled forward (its remaining moves are made); any other
+    is removed (nothing of it was published).
+    """
+    root = layout.lake / STAGING_DIR
+    rolled_forward = 0
+    if not root.is_dir():
+        return rolled_forward
+    for stale in sorted(root.iterdir()):
+        if (stale / COMMIT_MARKER).is_file():
+            _finish(stale, layout.lake)
+            rolled_forward += 1
+        else:
+            shutil.rmtree(stale, ignore_errors=True)
+    _remove_if_empty(root)
+    return rolled_forward
+
+
+def _finish(staging: Path, lake: Path) -> None:
+    """Make the moves of a committed staging folder that are not made yet, then remove the folder."""
+    manifest = json.loads((staging / COMMIT_MARKER).read_text())
+    for source, target in manifest["moves"]:
+        if (staging / source).exists():  # else moved before a kill
+            (lake / target).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / source, lake / target)
+    shutil.rmtree(staging, ignore_errors=True)
+    _remove_if_empty(staging.parent)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _has_parquet(folder: Path) -> bool:

@@ -73,7 +73,7 @@ def _nights(tmp_path, name: str, fast: bool, nights: list[list]) -> tuple[dict, 
     """Ingest ``nights`` (lists of input files) in turn into a fresh lake; its content and reconciliation."""
     layout = DataLayout(tmp_path / name)
     for files in nights:
-        ingest(files, "events", layout, IngestConfig(n_shards=3), now=NOW, fast_csv=fast)
+        ingest(files, "events", layout, IngestConfig(n_shards=3, max_quarantine_share=1.0, skip_ingested=False), now=NOW, fast_csv=fast)
     records = pl.read_parquet(layout.reconciliation / "*.parquet").drop("started_at").sort("ingest_batch_id", "source_file")
     return lake_content(layout), records
 
@@ -107,7 +107,7 @@ def test_fast_path_writes_the_same_bytes_for_the_same_input(tmp_path, fast_calls
     source = write_csv(tmp_path / "night.csv", _mixed(3))
     lakes = [DataLayout(tmp_path / name) for name in ("x", "y")]
     for layout in lakes:
-        ingest([source], "events", layout, IngestConfig(), now=NOW)
+        ingest([source], "events", layout, IngestConfig(max_quarantine_share=1.0), now=NOW)
     files = [sorted(p.relative_to(layout.lake) for p in layout.lake.glob("[eq]*/**/*.parquet")) for layout in lakes]
     assert files[0] == files[1] and files[0]
     for relative in files[0]:

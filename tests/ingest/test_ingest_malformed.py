@@ -50,7 +50,7 @@ JSONL_CASES = [
 
 
 def _ingest_one(path: Path, layout) -> tuple:
-    report = ingest([path], "events", layout, IngestConfig(), now=NOW)
+    report = ingest([path], "events", layout, IngestConfig(max_quarantine_share=1.0), now=NOW)
     return report.files[0], read_quarantine(layout), read_events(layout)
 
 
