@@ -27,6 +27,9 @@ USER_NOISE_STD = 0.2
 """Per-dimension spread of users' tastes around their favourite centres."""
 PRICE_LOG_STD = 0.5
 """Items' price levels are log-normal around 1 with this log-scale spread."""
+MAX_SLATE_SIZE = 10
+"""Largest slate the simulator writes; K > 3 uses the integral Plackett-Luce marginals of
+``recrl.simulate.plackett_luce`` for the logged propensities."""
 
 COLOURS: tuple[str, ...] = (
     "black",
@@ -123,10 +126,8 @@ def validate_config(config: SimConfig) -> None:
         raise ValueError(
             f"SimConfig.n_items ({config.n_items}) must be >= n_categories ({config.n_categories})"
         )
-    if not 1 <= config.slate_size <= 3:
-        raise ValueError(
-            f"SimConfig.slate_size must be 1..3 (exact Plackett-Luce marginals), got {config.slate_size}"
-        )
+    if not 1 <= config.slate_size <= MAX_SLATE_SIZE:
+        raise ValueError(f"SimConfig.slate_size must be 1..{MAX_SLATE_SIZE}, got {config.slate_size}")
     if config.slate_size > config.n_items:
         raise ValueError(f"SimConfig.slate_size ({config.slate_size}) must be <= n_items ({config.n_items})")
     if len(config.position_bias) != config.slate_size:
