@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -51,13 +52,21 @@ class Scenario:
             raise ValueError(f"scenario {self.name!r} fixes {sorted(clash)}: it is part of its structure")
         return SimConfig(**{**self.sim, **sizes, "seed": seed})
 
-    def pipeline_config(self, seed: int, data_root: str, **sizes: Any) -> PipelineConfig:
-        """A simulator-sourced PipelineConfig of this world, with its reward weights in the states."""
+    def pipeline_config(
+        self, seed: int, data_root: str | Path, sizes: Mapping[str, Any] | None = None, **sections: Any
+    ) -> PipelineConfig:
+        """A simulator-sourced PipelineConfig of this world, its reward weights in the states.
+
+        ``sizes`` go to ``sim_config``; ``sections`` are other PipelineConfig sections (agent, eval, ...).
+        """
+        if {"sim", "states", "source", "data_root"} & set(sections):
+            raise ValueError("sim, states, source and data_root come from the scenario")
         return PipelineConfig(
             data_root=str(data_root),
             source="simulator",
-            sim=self.sim_config(seed, **sizes),
+            sim=self.sim_config(seed, **dict(sizes or {})),
             states=StatesConfig(reward_click=self.reward_click, reward_purchase=self.reward_purchase),
+            **sections,
         )
 
 
