@@ -65,6 +65,9 @@ class SimConfig:
     """Share of the short-term interest kept from one session to the user's next."""
     click_continue_boost: float = 0.5
     """Share of the stop probability removed after a request with a click (clicks lengthen sessions)."""
+    cold_start_items: int = 0
+    """The last this-many items of the catalogue are new: the logging policy shows them only on the last
+    logged day (the test day), so they have titles but no training history. 0 = none."""
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,11 @@ _SCENARIOS = (
         "slates of 5 (propensities from the integral Plackett-Luce marginals)",
         {"slate_size": 5, "position_bias": (1.0, 0.8, 0.65, 0.5, 0.4)},
     ),
+    Scenario(
+        "cold-start",
+        "the default world whose 20 newest items (titles, no history) are offered on the test day only",
+        {"cold_start_items": 20},
+    ),
 )
 
 SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in _SCENARIOS})

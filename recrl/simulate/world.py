@@ -146,6 +146,10 @@ def validate_config(config: SimConfig) -> None:
         value = getattr(config, name)
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"SimConfig.{name} must be in [0, 1], got {value}")
+    if not 0 <= config.cold_start_items <= config.n_items - config.slate_size:
+        raise ValueError(
+            f"SimConfig.cold_start_items must be in 0..n_items - slate_size, got {config.cold_start_items}"
+        )
     if config.mean_session_requests < 1.0:
         raise ValueError(f"SimConfig.mean_session_requests must be >= 1, got {config.mean_session_requests}")
     if config.logging_temperature <= 0:

@@ -41,6 +41,7 @@ def test_the_required_scenarios_exist() -> None:
         "large-catalogue",
         "purchase-heavy",
         "wide-slate",
+        "cold-start",
     }
     assert wanted <= set(SCENARIOS)
     assert scenario("large-catalogue").sim_config(1).n_items == 5000
@@ -129,6 +130,26 @@ def test_purchase_heavy_buys_far_more_after_a_click(tiny_logs) -> None:
         return n.get("purchase", 0) / n["click"]
 
     assert buy_rate("purchase-heavy") > 0.6 > 0.4 > buy_rate("default")
+
+
+def test_cold_start_items_appear_on_the_last_day_only(tmp_path: Path) -> None:
+    config = scenario("cold-start").sim_config(seed=5, n_users=150, n_days=2)
+    write_logs(config, tmp_path / "raw", tmp_path / "truth")
+    world = build_world(config)
+    new = set(world.item_ids[config.n_items - config.cold_start_items :])
+    assert new <= set(pl.read_csv(tmp_path / "raw" / "items.csv")["item_id"])
+    events = read_events(tmp_path / "raw")
+    shown = events.filter(pl.col("event_type") == "impression")
+    day = shown["ts"].dt.date()
+    assert not set(shown.filter(day == day.min())["item_id"]) & new
+    assert len(set(shown.filter(day == day.max())["item_id"]) & new) >= 10
+    # First-day propensities are the marginals of the policy restricted to the old items.
+    first = impressions_with_last_category(world, events.filter(pl.col("ts").dt.date() == day.min()))
+    old = np.arange(config.n_items) < config.n_items - config.cold_start_items
+    marginals = LoggingPolicy(world, old).position_marginals(first["last_category"].to_numpy())
+    items = np.array([world.item_ids.index(i) for i in first["item_id"]])
+    expected = marginals[np.arange(first.height), items, first["position"].to_numpy()]
+    np.testing.assert_allclose(first["propensity"].to_numpy(), expected, rtol=1e-9)
 
 
 @pytest.mark.parametrize(("n_items", "slate_size"), [(6, 5), (7, 4), (5, 2), (7, 1)])
