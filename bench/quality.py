@@ -12,7 +12,7 @@ Seeds are either for tuning ("tune", ``TUNE_SEEDS``) or held out ("report", ``RE
 default only held-out seeds are run, written and printed. JSON to ``bench/results/quality.json``
 (``docs/scenarios.md`` describes the worlds).
 
-    .venv/bin/python bench/quality.py [--scenarios default,sequential] [--seeds report|tune|all|21,22]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/quality.py [--scenarios default,sequential] [--seeds report|tune|all|21,22]
                                       [--quick] [--out bench/results/quality.json]
 """
 

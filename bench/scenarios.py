@@ -5,7 +5,7 @@ uniform / logging / oracle true reward per impression over all logged decisions,
 sequential statistics. Markdown table to stdout (it is the table of ``docs/scenarios.md``), JSON to
 ``bench/results/scenarios.json``.
 
-    .venv/bin/python bench/scenarios.py [--users 800] [--days 3] [--seeds 21,22,23] [--scenarios a,b]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/scenarios.py [--users 800] [--days 3] [--seeds 21,22,23] [--scenarios a,b]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from recrl.simulate.diagnostics import reference_values, sequential_signal
 from recrl.simulate.logs import write_logs
 from recrl.simulate.scenarios import REPORT_SEEDS, SCENARIOS
 
-COLUMNS = ("uniform", "logging", "oracle", "same_category_ctr_ratio", "heuristic_lift")
+COLUMNS = ("uniform", "logging", "oracle", "history_logit_share", "same_category_ctr_ratio", "heuristic_lift")
 
 
 def measure(name: str, seed: int, users: int, days: int) -> dict:

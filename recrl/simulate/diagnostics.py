@@ -5,7 +5,10 @@
 * ``sequential_signal``: how much the last click tells about the next one, oracle-free:
   the click-through rate of shown items in the category of the user's last click over that of other
   shown items (conditional on being shown, so the logger's exposure does not inflate it), and the true
-  value of a "last clicked category" heuristic over plain popularity on the same decisions.
+  value of a "last clicked category" heuristic over plain popularity on the same decisions; and,
+  from the hidden truth, ``history_logit_share``: the share of the across-item variance of the
+  attraction logit that comes from the short-term term history_weight <h, e_a> rather than from the
+  long-term taste <u, e_a> (how much of what a user wants *now* is set by recent clicks).
 """
 
 from __future__ import annotations
@@ -102,6 +105,19 @@ def reference_values(
     }
 
 
+def history_logit_share(simulator: Simulator, truth_dir: Path, request_ids: np.ndarray) -> float:
+    """mean over requests of Var_a(w <h, e_a>) / (Var_a(w <h, e_a>) + Var_a(<u, e_a>)) (hidden truth)."""
+    world, cfg = simulator.world, simulator.config
+    requests = pl.read_parquet(truth_dir / "requests.parquet")
+    found = pl.DataFrame({"request_id": request_ids}).join(requests, on="request_id", how="left")
+    index = {user: i for i, user in enumerate(world.user_ids)}
+    users = np.array([index[u] for u in found["user_id"]])
+    interest = found.select([f"h_{j}" for j in range(cfg.latent_dim)]).to_numpy()  # (B, d)
+    recent = (cfg.history_weight * interest @ world.item_vectors_t).var(axis=1)  # (B,)
+    taste = (world.user_taste[users] @ world.item_vectors_t).var(axis=1)  # (B,)
+    return float(np.mean(recent / (recent + taste)))
+
+
 def sequential_signal(
     config: SimConfig,
     raw_dir: Path,
@@ -148,6 +164,9 @@ def sequential_signal(
             total += float(np.einsum("bak,bak->", marginals[context[rows]], rewards))
         values[name] = total / (contexts.height * config.slate_size)
     return {
+        "history_logit_share": history_logit_share(
+            simulator, Path(truth_dir), contexts["request_id"].to_numpy()
+        ),
         "same_category_ctr_ratio": by_same[True]["ctr"] / by_same[False]["ctr"],
         "same_category_click_share": by_same[True]["n"] / n_clicks,
         "popularity_value": values["popularity"],
