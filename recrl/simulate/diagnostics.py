@@ -8,7 +8,8 @@
   value of a "last clicked category" heuristic over plain popularity on the same decisions; and,
   from the hidden truth, ``history_logit_share``: the share of the across-item variance of the
   attraction logit that comes from the short-term term history_weight <h, e_a> rather than from the
-  long-term taste <u, e_a> (how much of what a user wants *now* is set by recent clicks).
+  long-term taste <u, e_a>, over requests that follow a click (how much of what a user wants *now* is
+  set by recent clicks).
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def reference_values(
 
 
 def history_logit_share(simulator: Simulator, truth_dir: Path, request_ids: np.ndarray) -> float:
-    """mean over requests of Var_a(w <h, e_a>) / (Var_a(w <h, e_a>) + Var_a(<u, e_a>)) (hidden truth)."""
+    """Mean of Var_a(w <h, e_a>) / (Var_a(w <h, e_a>) + Var_a(<u, e_a>)) over the requests that follow a
+    click (h != 0), from the hidden truth."""
     world, cfg = simulator.world, simulator.config
     requests = pl.read_parquet(truth_dir / "requests.parquet")
     found = pl.DataFrame({"request_id": request_ids}).join(requests, on="request_id", how="left")
@@ -115,7 +117,8 @@ def history_logit_share(simulator: Simulator, truth_dir: Path, request_ids: np.n
     interest = found.select([f"h_{j}" for j in range(cfg.latent_dim)]).to_numpy()  # (B, d)
     recent = (cfg.history_weight * interest @ world.item_vectors_t).var(axis=1)  # (B,)
     taste = (world.user_taste[users] @ world.item_vectors_t).var(axis=1)  # (B,)
-    return float(np.mean(recent / (recent + taste)))
+    clicked_before = recent > 1e-12  # requests before any click have h = 0: nothing to share
+    return float(np.mean(recent[clicked_before] / (recent + taste)[clicked_before]))
 
 
 def sequential_signal(
