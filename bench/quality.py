@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="small worlds, 1 epoch, 100 resamples; the first seed of --seeds only",
     )
+    parser.add_argument("--users", type=int, help="users per world (overrides the suite's or --quick's size)")
+    parser.add_argument("--days", type=int, help="days per world (train = days - 2)")
     parser.add_argument("--jobs", type=int, default=1, help="worlds run side by side (one process each)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "quality.json")
     args = parser.parse_args(argv)
@@ -237,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
     seeds = parse_seeds(args.seeds)
     sizes = dict(QUICK_SIZES if args.quick else SIZES)
+    if args.users:
+        sizes["n_users"] = args.users
+    if args.days:
+        sizes["n_days"] = args.days
     sections = {
         "agent": AgentConfig(epochs=1, warmup_epochs=0) if args.quick else AgentConfig(),
         "eval": EvalConfig(n_bootstrap=100) if args.quick else EvalConfig(),
