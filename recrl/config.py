@@ -35,7 +35,7 @@ EstimatorName = Literal["ips", "snips", "dm", "dr", "sndr", "switch-dr", "dr-os"
 """Estimators of ``recrl.ope.estimators.ESTIMATORS`` (a test keeps the two equal)."""
 MAX_CATEGORIES = 12
 """Categories the simulator has words for (``len(recrl.simulate.world.CATEGORY_WORDS)``, kept equal by a test)."""
-MAX_SLATE_SIZE = 3
+MAX_SLATE_SIZE = 8
 """Largest slate with exact Plackett-Luce marginals (``recrl.policies``)."""
 
 
@@ -192,6 +192,18 @@ class SimConfig:
     """Share of the short-term interest kept from one session to the user's next."""
     click_continue_boost: Probability = 0.5
     """Share of the stop probability removed after a request with a click (clicks lengthen sessions)."""
+    cold_start_items: NonNegativeInt = 0
+    """The last this-many items of the catalogue are new: the logging policy shows them only on the last
+    logged day (the test day), so they have titles but no training history. 0 = none."""
+
+    @field_validator("cold_start_items")
+    @classmethod
+    def _leaves_a_slate(cls, value: int, info: ValidationInfo) -> int:
+        n_items, slate_size = info.data.get("n_items"), info.data.get("slate_size")
+        if n_items is not None and slate_size is not None and value > n_items - slate_size:
+            raise PydanticCustomError("cold_start_items", "must leave a slate of old items: at most n_items - "
+                                      "slate_size ({most})", {"most": n_items - slate_size})
+        return value
 
     @field_validator("n_categories", "slate_size")
     @classmethod

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from recrl.config import SimConfig
 from recrl.lake import DataLayout
 from recrl.simulate.logs import write_logs
+from recrl.simulate.scenarios import SCENARIOS, scenario
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,14 +29,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", default=defaults.seed, help="world and log seed (default %(default)s)"
     )
+    parser.add_argument(
+        "--scenario",
+        choices=list(SCENARIOS),
+        default="default",
+        help="named world (docs/scenarios.md; default %(default)s); its reward weights are used for the truth",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out is not a directory: {args.out}")
-    config = dataclasses.replace(SimConfig(), n_days=args.days, n_users=args.users, seed=args.seed)
+    world = scenario(args.scenario)
+    config = world.sim_config(args.seed, n_days=args.days, n_users=args.users)
     layout = DataLayout(args.out)
-    written = write_logs(config, layout.raw, layout.truth)
+    written = write_logs(config, layout.raw, layout.truth, world.reward_click, world.reward_purchase)
     print(f"wrote {len(written)} day files to {layout.raw} and ground truth to {layout.truth}")
     return 0

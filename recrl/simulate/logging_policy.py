@@ -7,7 +7,7 @@ The logging policy is decent but beatable: it sees only observable history, and 
 
 then draws a slate of K items without replacement from beta (Plackett-Luce). The propensity it
 logs for an item shown at position k is the exact Plackett-Luce position marginal beta(a | x, k)
-from ``recrl.policies.plackett_luce_marginals``. Its probabilities depend on the context only
+from ``recrl.policies.plackett_luce_marginals`` (K <= 3) or ``recrl.simulate.plackett_luce`` (K > 3). Its probabilities depend on the context only
 through the last clicked category, so marginals are computed once per category and reused.
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from recrl.policies import plackett_luce_marginals
 from recrl.schema import HISTORY_TYPE_CODE
+from recrl.simulate.plackett_luce import plackett_luce_marginals_any
 from recrl.simulate.world import World
 
 LOGGING_POLICY_ID = "sim-logging-v1"
@@ -24,18 +25,35 @@ NO_CATEGORY = -1
 """``last_category`` of a user who has not clicked anything yet."""
 
 
-def logging_probs(world: World, last_category: np.ndarray) -> np.ndarray:
-    """(B, n_items) beta(a | x) given each context's last clicked category (B,), -1 = none."""
+def logging_probs(world: World, last_category: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
+    """(B, n_items) beta(a | x) given each context's last clicked category (B,), -1 = none.
+
+    ``available`` (n_items,) bool: items the shop offers (None = all); the others get probability 0
+    and the exploration share is spread over the available ones.
+    """
     cfg = world.config
     last_category = np.asarray(last_category, dtype=np.int64)
     if last_category.ndim != 1 or np.any((last_category < NO_CATEGORY) | (last_category >= cfg.n_categories)):
         raise ValueError(f"last_category must be a 1-d array of values in [-1, {cfg.n_categories - 1}]")
     same = world.item_category[None, :] == last_category[:, None]  # (B, n_items)
     logits = (world.item_popularity[None, :] + cfg.logging_category_bonus * same) / cfg.logging_temperature
+    offered = np.ones(world.n_items, dtype=bool) if available is None else np.asarray(available, dtype=bool)
+    logits = np.where(offered[None, :], logits, -np.inf)
     logits -= logits.max(axis=1, keepdims=True)
     soft = np.exp(logits)
     soft /= soft.sum(axis=1, keepdims=True)
-    return (1.0 - cfg.logging_epsilon) * soft + cfg.logging_epsilon / world.n_items
+    return (1.0 - cfg.logging_epsilon) * soft + cfg.logging_epsilon * offered[None, :] / offered.sum()
+
+
+def position_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:
+    """(B, V, K) exact Plackett-Luce position marginals of ``probs`` (B, V), one row at a time.
+
+    The K <= 3 closed form needs (V, V) memory per row, so rows go one by one (5,000 items: 400 MB);
+    wider slates use the exponential-race integral.
+    """
+    if slate_size > 3:
+        return plackett_luce_marginals_any(probs, slate_size)
+    return np.concatenate([plackett_luce_marginals(probs[b : b + 1], slate_size) for b in range(len(probs))])
 
 
 def sample_slates(rng: np.random.Generator, probs: np.ndarray, slate_size: int) -> np.ndarray:
@@ -72,11 +90,11 @@ class LoggingPolicy:
 
     policy_id = LOGGING_POLICY_ID
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, available: np.ndarray | None = None) -> None:
         self.world = world
         contexts = np.arange(NO_CATEGORY, world.config.n_categories)  # (C + 1,)
-        self._probs = logging_probs(world, contexts)  # (C + 1, n_items)
-        self._marginals = plackett_luce_marginals(self._probs, world.config.slate_size)  # (C + 1, n_items, K)
+        self._probs = logging_probs(world, contexts, available)  # (C + 1, n_items)
+        self._marginals = position_marginals(self._probs, world.config.slate_size)  # (C + 1, n_items, K)
 
     def probs(self, last_category: np.ndarray) -> np.ndarray:
         """(B, n_items) beta(a | x) for last clicked categories (B,)."""

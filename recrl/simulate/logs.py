@@ -8,7 +8,8 @@ running them one by one. Per request the logging policy draws a slate, users res
 
 * ``raw_dir/events-YYYY-MM-DD.csv``: impressions (with the exact Plackett-Luce propensity), and the
   clicks and purchases they earned under the same request_id, item_id and position;
-* ``raw_dir/items.csv``: item_id, title, category;
+* ``raw_dir/items.csv``: item_id, title, category (``cold_start_items`` new items included, though they
+  are shown on the last day only);
 * ``truth_dir/decisions.parquet``: per (request, position) the exact expected reward of the logging
   policy at that slot, sum_a beta(a | x, k) R(x, a, k), and the oracle's R(x, a*_k, k);
 * ``truth_dir/requests.parquet``: per request the hidden short-term interest h (``h_0..h_{d-1}``),
@@ -287,6 +288,9 @@ def write_logs(
     raw_dir = _checked_dir(raw_dir, "raw_dir")
     truth_dir = _checked_dir(truth_dir, "truth_dir")
     policy = LoggingPolicy(world)
+    # Cold start: the newest items are on offer from the last day only (same policy, smaller support).
+    old_items = np.arange(world.n_items) < world.n_items - config.cold_start_items
+    early_policy = LoggingPolicy(world, old_items) if config.cold_start_items else policy
     rng = np.random.default_rng([config.seed, 1])
     state = {
         "interest": np.zeros((world.n_users, config.latent_dim)),  # (n_users, d) h
@@ -297,7 +301,8 @@ def write_logs(
     decision_parts, request_parts = [], []
     for day in range(config.n_days):
         day_start = start_us + day * DAY_US
-        records = _simulate_day(world, policy, rng, day_start, state, counters, reward_click, reward_purchase)
+        today = policy if day == config.n_days - 1 else early_policy
+        records = _simulate_day(world, today, rng, day_start, state, counters, reward_click, reward_purchase)
         if not records.requests["request"]:
             continue
         events = _events_frame(world, records)

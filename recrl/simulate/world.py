@@ -27,6 +27,8 @@ USER_NOISE_STD = 0.2
 """Per-dimension spread of users' tastes around their favourite centres."""
 PRICE_LOG_STD = 0.5
 """Items' price levels are log-normal around 1 with this log-scale spread."""
+"""Largest slate the simulator writes; K > 3 uses the integral Plackett-Luce marginals of
+``recrl.simulate.plackett_luce`` for the logged propensities."""
 
 COLOURS: tuple[str, ...] = (
     "black",

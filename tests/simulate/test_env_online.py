@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -160,3 +161,14 @@ def test_cli_writes_raw_and_truth(tmp_path: Path) -> None:
     args = parser.parse_args(["simulate", "--out", str(tmp_path / "file")])
     with pytest.raises(ValueError, match="--out"):
         args.func(args)
+
+
+def test_cli_writes_a_named_scenario(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["simulate", "--out", str(tmp_path), "--days", "1", "--users", "40", "--scenario", "wide-slate"]
+    )
+    assert args.func(args) == 0
+    events = pl.read_csv(tmp_path / "raw" / "events-2026-11-01.csv")
+    assert events["position"].max() == 4

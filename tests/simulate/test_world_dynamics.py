@@ -48,7 +48,7 @@ def test_users_prefer_their_favourite_categories() -> None:
     [
         ({"n_items": 0}, "n_items"),
         ({"n_categories": 13}, "n_categories"),
-        ({"slate_size": 4, "position_bias": (1.0, 0.8, 0.6, 0.4)}, "slate_size"),
+        ({"slate_size": 11, "position_bias": (1.0,) * 11}, "slate_size"),
         ({"position_bias": (1.0, 0.5)}, "position_bias"),
         ({"position_bias": (1.0, 0.5, 1.5)}, "position_bias"),
         ({"daily_active_rate": 1.5}, "daily_active_rate"),

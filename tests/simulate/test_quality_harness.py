@@ -1,0 +1,71 @@
+"""bench/quality.py: seed roles, rows read from whatever policies the evaluation returns, no leftover patch."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import recrl.evaluate.stage as stage
+
+QUALITY = Path(__file__).resolve().parents[2] / "bench" / "quality.py"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("bench_quality", QUALITY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_roles(quality) -> None:
+    assert {role for _, role in quality.parse_seeds("report")} == {"report"}
+    assert {role for _, role in quality.parse_seeds("tune")} == {"tune"}
+    every = quality.parse_seeds("all")
+    assert [r for _, r in every] == ["tune"] * 2 + ["report"] * 3
+    assert quality.parse_seeds("21,999") == [(21, "report"), (999, "adhoc")]
+
+
+def test_policy_rows_take_any_policy_and_check_coverage(quality) -> None:
+    frames = {
+        "policies": pl.DataFrame(
+            {
+                "policy": ["new-team", "logging"],
+                "kind": ["agent", "logging"],
+                "temperature": [0.2, None],
+                "true_value": [0.05, 0.04],
+            }
+        ),
+        "ope_estimates": pl.DataFrame(
+            {
+                "policy": ["new-team", "new-team"],
+                "estimator": ["dr", "ips"],
+                "value": [0.06, 0.07],
+                "ci_low": [0.051, 0.0],
+                "ci_high": [0.07, 0.1],
+            }
+        ),
+    }
+    rows = {r["policy"]: r for r in quality.policy_rows(frames, {"new-team": 0.08})}
+    assert rows["new-team"]["dr"] == 0.06 and rows["new-team"]["dr_covers_truth"] is False
+    assert rows["new-team"]["greedy_true_value"] == 0.08
+    assert rows["logging"]["dr"] is None and rows["logging"]["dr_covers_truth"] is None
+
+
+def test_greedy_recorder_restores_the_stage(quality) -> None:
+    original = stage.evaluate_policy
+    with quality.greedy_truth_recorder(1e-3) as greedy:
+        assert stage.evaluate_policy is not original and greedy == {}
+    assert stage.evaluate_policy is original
+
+
+def test_unevaluable_worlds_are_named(quality) -> None:
+    from recrl.simulate.scenarios import scenario
+
+    sizes = {"n_users": 10, "n_days": 3}
+    assert "K <= 3" in quality.evaluation_blocker(scenario("wide-slate"), sizes)
+    assert "5000" in quality.evaluation_blocker(scenario("large-catalogue"), sizes)
+    assert quality.evaluation_blocker(scenario("sequential"), sizes) is None
