@@ -57,7 +57,7 @@ BAD: list[tuple[dict, str, str, bool]] = [
     ({"ingest": {"min_timestamp": "2026-02-30"}}, "ingest.min_timestamp", "ISO date", False),
     ({"sim": {"position_bias": [1.0, 0.5]}}, "sim.position_bias", "2 given for slate_size 3", False),
     ({"sim": {"position_bias": [1.0, 0.5, 1.5]}}, "sim.position_bias[2]", "must be at most 1.0, got 1.5", True),
-    ({"sim": {"slate_size": 4, "position_bias": [1, 1, 1, 1]}}, "sim.slate_size", "at most 3", True),
+    ({"sim": {"slate_size": 9, "position_bias": [1] * 9}}, "sim.slate_size", "at most 8", True),
     ({"sim": {"n_categories": MAX_CATEGORIES + 1}}, "sim.n_categories", f"at most {MAX_CATEGORIES}", True),
     ({"sim": {"n_items": 5}}, "sim.n_categories", "at most n_items (5), got 10", False),
     ({"sim": {"daily_active_rate": 1.5}}, "sim.daily_active_rate", "at most 1.0", True),
