@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -124,7 +125,6 @@ def ingest(
     batch_id: str | None = None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     now: dt.datetime | None = None,
-    fast_csv: bool = True,
 ) -> IngestReport:
     """Ingest ``paths`` of format ``fmt`` into the lake of ``layout``; see the module docstring.
 
@@ -144,9 +144,6 @@ def ingest(
         Bytes read per block; bounds memory.
     now
         Ingest time for the future-timestamp bound (default: the current UTC time).
-    fast_csv
-        Let plain canonical CSV files take the streaming pipeline of ``recrl.ingest.fast_csv``;
-        False sends every file through the block path (same lake content, slower; for comparisons).
     """
     reader = get_format(fmt)
     files = _check_paths(paths)
@@ -163,7 +160,7 @@ def ingest(
     profiling = ThreadPoolExecutor(max_workers=1)
     profile_futures = [profiling.submit(profile_file, path, block_bytes) for path in files]
     profiling.shutdown(wait=False)
-    fast_candidates = [fast_csv and fmt == "events" and path.suffix.lower() == ".csv" for path in files]
+    fast_candidates = [fmt == "events" and path.suffix.lower() == ".csv" for path in files]
     users = [
         _user_table_or_none(path, config.n_shards, salt) if candidate else None
         for path, candidate in zip(files, fast_candidates, strict=True)
@@ -174,16 +171,22 @@ def ingest(
     writer = BatchWriter(layout, run_id=uuid.uuid4().hex, n_shards=config.n_shards)
     writer.clear_stale_staging()
     counts: list[Counter] = []
+    # A format whose reader maps positions itself (OBD) says so; others follow the config.
+    positions = getattr(reader, "POSITIONS", config.positions)
     for file_index, (path, profile, file_users) in enumerate(zip(files, profiles, users, strict=True)):
         count: Counter = Counter()
         staged = None
         if profile.plain and file_users is not None:
-            staged = stage_plain_csv(path, profile, file_index, file_users, batch_id, writer.fast_staging(file_index), config, now)
+            staging = writer.fast_staging(file_index)
+            staged = stage_plain_csv(path, profile, file_index, file_users, batch_id, staging, config, now, positions)
         if staged is not None:
             count.update(input=profile.data_lines, accepted=staged[0], quarantined=staged[1])
+            position_range = _staged_position_range(staging)
         else:
+            position_range = (None, None)
             for candidates in reader.read(path, block_bytes):
-                accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now)
+                accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now, positions)
+                position_range = _widen(position_range, accepted["position"])
                 if salt is not None:
                     accepted = accepted.with_columns(user_id=hash_user_ids(accepted["user_id"], salt))
                 writer.stage_events(accepted, file_index)
@@ -191,6 +194,11 @@ def ingest(
                 if candidates.items is not None:
                     writer.stage_items(candidates.items, fmt)
                 count.update(input=candidates.events.height, accepted=accepted.height, quarantined=rejected.height)
+        if positions == "zero-based" and position_range[0] == 1:
+            shutil.rmtree(writer.staging, ignore_errors=True)  # nothing of the batch is published
+            raise ValueError(
+                f"{path}: positions look 1-based (1..{position_range[1]}, no 0): set ingest.positions='one-based'"
+            )
         counts.append(count)
 
     published = writer.publish(batch_id)
@@ -211,6 +219,25 @@ def ingest(
     report = IngestReport(batch_id, fmt, started_at, tuple(records), tuple(published.partitions))
     _write_reconciliation(report, layout)
     return report
+
+
+def _widen(position_range: tuple[int | None, int | None], positions: pl.Series) -> tuple[int | None, int | None]:
+    """(min, max) of the accepted positions so far, widened by ``positions`` (nulls ignored)."""
+    low, high = positions.min(), positions.max()
+    if low is None:
+        return position_range
+    if position_range[0] is None:
+        return int(low), int(high)
+    return min(position_range[0], int(low)), max(position_range[1], int(high))
+
+
+def _staged_position_range(staging: Path) -> tuple[int | None, int | None]:
+    """(min, max) position of the rows the fast path staged (one narrow column of its Parquet files)."""
+    parts = sorted((staging / "events").glob("*/*/*.parquet"))
+    if not parts:
+        return None, None
+    low, high = pl.scan_parquet(parts).select(low=pl.col("position").min(), high=pl.col("position").max()).collect().row(0)
+    return low, high
 
 
 def _user_table_or_none(path: Path, n_shards: int, salt: bytes | None) -> pl.DataFrame | None:
