@@ -181,12 +181,12 @@ def ingest(
             staged = stage_plain_csv(path, profile, file_index, file_users, batch_id, staging, config, now, positions)
         if staged is not None:
             count.update(input=profile.data_lines, accepted=staged[0], quarantined=staged[1])
-            position_range = _staged_position_range(staging)
+            seen_positions = _staged_positions(staging)
         else:
-            position_range = (None, None)
+            seen_positions: set[int] = set()
             for candidates in reader.read(path, block_bytes):
                 accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now, positions)
-                position_range = _widen(position_range, accepted["position"])
+                seen_positions.update(accepted["position"].drop_nulls().unique().to_list())
                 if salt is not None:
                     accepted = accepted.with_columns(user_id=hash_user_ids(accepted["user_id"], salt))
                 writer.stage_events(accepted, file_index)
@@ -194,10 +194,10 @@ def ingest(
                 if candidates.items is not None:
                     writer.stage_items(candidates.items, fmt)
                 count.update(input=candidates.events.height, accepted=accepted.height, quarantined=rejected.height)
-        if positions == "zero-based" and position_range[0] == 1:
+        if positions == "zero-based" and _looks_one_based(seen_positions):
             shutil.rmtree(writer.staging, ignore_errors=True)  # nothing of the batch is published
             raise ValueError(
-                f"{path}: positions look 1-based (1..{position_range[1]}, no 0): set ingest.positions='one-based'"
+                f"{path}: positions look 1-based (1..{max(seen_positions)}, no 0): set ingest.positions='one-based'"
             )
         counts.append(count)
 
@@ -221,23 +221,22 @@ def ingest(
     return report
 
 
-def _widen(position_range: tuple[int | None, int | None], positions: pl.Series) -> tuple[int | None, int | None]:
-    """(min, max) of the accepted positions so far, widened by ``positions`` (nulls ignored)."""
-    low, high = positions.min(), positions.max()
-    if low is None:
-        return position_range
-    if position_range[0] is None:
-        return int(low), int(high)
-    return min(position_range[0], int(low)), max(position_range[1], int(high))
+def _looks_one_based(seen_positions: set[int]) -> bool:
+    """True when a file's accepted positions are exactly 1..K, K >= 2: every slot but slot 0.
+
+    A zero-based slate always has a slot 0; a file with one position only (a single slot-1 row) is
+    too little evidence to refuse.
+    """
+    return len(seen_positions) >= 2 and seen_positions == set(range(1, len(seen_positions) + 1))
 
 
-def _staged_position_range(staging: Path) -> tuple[int | None, int | None]:
-    """(min, max) position of the rows the fast path staged (one narrow column of its Parquet files)."""
+def _staged_positions(staging: Path) -> set[int]:
+    """Distinct positions of the rows the fast path staged (one narrow column of its Parquet files)."""
     parts = sorted((staging / "events").glob("*/*/*.parquet"))
     if not parts:
-        return None, None
-    low, high = pl.scan_parquet(parts).select(low=pl.col("position").min(), high=pl.col("position").max()).collect().row(0)
-    return low, high
+        return set()
+    distinct = pl.scan_parquet(parts).select(pl.col("position").drop_nulls().unique()).collect()
+    return set(distinct["position"].to_list())
 
 
 def _user_table_or_none(path: Path, n_shards: int, salt: bytes | None) -> pl.DataFrame | None:

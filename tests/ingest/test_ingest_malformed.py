@@ -244,6 +244,7 @@ def test_one_based_positions_are_stored_zero_based_and_a_zero_is_quarantined(tmp
     assert events["position"].to_list()[:4] == [0, 1, 2, 2]
 
 
-def test_positions_without_a_zero_but_not_from_one_are_kept(tmp_path, layout):
-    path = write_csv(tmp_path / "late_slots.csv", _slate_rows([2, 3, 4]))
+@pytest.mark.parametrize("positions", [[2, 3, 4], [1, 1, 1], [1, 3, 4]], ids=["from_2", "only_1", "gap"])
+def test_positions_that_are_not_exactly_1_to_k_are_kept(tmp_path, layout, positions):
+    path = write_csv(tmp_path / "slots.csv", _slate_rows(positions))
     assert ingest([path], "events", layout, IngestConfig(), now=NOW).files[0].accepted_rows == 3
