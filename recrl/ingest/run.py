@@ -175,6 +175,7 @@ def ingest(
     positions = getattr(reader, "POSITIONS", config.positions)
     for file_index, (path, profile, file_users) in enumerate(zip(files, profiles, users, strict=True)):
         count: Counter = Counter()
+        seen_positions: set[int] = set()  # distinct accepted positions: is the file 1-based?
         staged = None
         if profile.plain and file_users is not None:
             staging = writer.fast_staging(file_index)
@@ -183,7 +184,6 @@ def ingest(
             count.update(input=profile.data_lines, accepted=staged[0], quarantined=staged[1])
             seen_positions = _staged_positions(staging)
         else:
-            seen_positions: set[int] = set()
             for candidates in reader.read(path, block_bytes):
                 accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now, positions)
                 seen_positions.update(accepted["position"].drop_nulls().unique().to_list())

@@ -143,6 +143,8 @@ def validation_columns(
     positions = positions or config.positions
     if positions not in POSITIONS:
         raise ValueError(f"ingest.positions must be one of {POSITIONS}, got {positions!r}")
+    if config.naive_timestamps not in NAIVE_TIMESTAMPS:
+        raise ValueError(f"ingest.naive_timestamps must be one of {NAIVE_TIMESTAMPS}, got {config.naive_timestamps!r}")
     one_based = positions == "one-based"
     min_ts = dt.datetime.fromisoformat(config.min_timestamp).replace(tzinfo=dt.UTC)
     max_ts = now + dt.timedelta(seconds=config.max_future_seconds)
@@ -245,8 +247,7 @@ def validate(
         ``_line``, ``_sub``, ``_raw``, ``reason_code``, ``reason`` and ``_date`` (the event's UTC date
         when its timestamp parsed, else ``"unknown"``; the quarantine partition).
     """
-    if config.naive_timestamps not in NAIVE_TIMESTAMPS:
-        raise ValueError(f"ingest.naive_timestamps must be one of {NAIVE_TIMESTAMPS}, got {config.naive_timestamps!r}")
+    checks = validation_columns(ts_format, config, now, positions)
     ts_dtype = candidates.schema["ts"]
     if isinstance(ts_dtype, pl.Datetime):
         ts_expr = pl.col("ts").dt.cast_time_unit("us")
@@ -259,7 +260,6 @@ def validate(
         ts = candidates.select(ts_expr.alias("ts")).to_series()
     else:
         ts = parse_timestamp(candidates["ts"].cast(pl.String), ts_format, config.naive_timestamps)
-    checks = validation_columns(ts_format, config, now, positions)
     # The split needs booleans only; codes and texts (strings) are computed for the rejected few.
     frame = candidates.with_columns(ts.alias("_ts"), *checks.typed).with_columns(checks.accepted)
     accepted = frame.filter(pl.col("_accepted")).select("_line", "_sub", *ACCEPTED_COLUMNS)

@@ -248,3 +248,10 @@ def test_one_based_positions_are_stored_zero_based_and_a_zero_is_quarantined(tmp
 def test_positions_that_are_not_exactly_1_to_k_are_kept(tmp_path, layout, positions):
     path = write_csv(tmp_path / "slots.csv", _slate_rows(positions))
     assert ingest([path], "events", layout, IngestConfig(), now=NOW).files[0].accepted_rows == 3
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["streaming", "line_path"])
+@pytest.mark.parametrize("setting", [{"naive_timestamps": "UTC"}, {"positions": "1-based"}])
+def test_unknown_setting_values_are_refused_on_both_paths(tmp_path, layout, streaming, setting):
+    with pytest.raises(ValueError, match=next(iter(setting))):
+        ingest([_naive_file(tmp_path, streaming)], "events", layout, IngestConfig(**setting), now=NOW)
