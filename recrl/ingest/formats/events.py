@@ -3,7 +3,10 @@
 Columns are ``recrl.schema.CANONICAL_COLUMNS`` by name, in any order; the required ones
 (``ts, user_id, item_id, event_type``) must be present in a CSV header or Parquet schema (else the file
 is refused with a ValueError before anything is written); optional ones may be absent (null); other
-columns are ignored. ``ts`` is ISO 8601 with a UTC offset (a Parquet timestamp column is taken as is).
+columns are ignored. ``ts`` is ISO 8601 with a UTC offset (a Parquet timestamp column with a time zone is
+taken as is; one without follows ``IngestConfig.naive_timestamps``, see ``recrl.ingest.validate``). A JSON
+field holding an object or array is ``wrong_type``; a JSON line that cannot be parsed (bad JSON, nested
+too deeply, a lone surrogate) is one quarantined record, never an error for the file.
 """
 
 from __future__ import annotations
