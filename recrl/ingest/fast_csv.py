@@ -37,12 +37,14 @@ import polars as pl
 
 from recrl.config import IngestConfig
 from recrl.ingest.keys import user_key_table
-from recrl.ingest.lines import DEFAULT_BLOCK_BYTES
+from recrl.ingest.lines import DEFAULT_BLOCK_BYTES, parse_header
+from recrl.ingest.reasons import BAD_TIMESTAMP
 from recrl.ingest.validate import (
     ACCEPTED_COLUMNS,
     ISO_T,
     QUARANTINE_DATE,
     Validation,
+    naive_timestamp,
     parse_timestamp,
     validation_columns,
 )
@@ -71,26 +73,31 @@ class FileProfile:
         return self.header is not None
 
 
-def _header_names(first_line: bytes) -> tuple[str, ...] | None:
-    """Names of a plain header line (two or more, distinct, non-empty, no padding or BOM), else None."""
+def _header_names(first_line: bytes, path: Path) -> tuple[str, ...] | None:
+    """Names of a plain header line (two or more, non-empty, no padding or BOM), else None.
+
+    The names are those of ``recrl.ingest.lines.parse_header``, the one header reader; plain only
+    adds what the native reader needs to split like the line path. A header it refuses (a name
+    given twice) is not plain: the line path raises its error. Never raises: every file is profiled,
+    and a headerless format's first line is data.
+    """
     if not first_line.endswith(b"\n"):
         return None
     try:
-        names = first_line[:-1].decode("utf-8").split(",")
-    except UnicodeDecodeError:
+        text = first_line[:-1].decode("utf-8")
+        names = parse_header(text, path)
+    except (UnicodeDecodeError, ValueError):
         return None
-    if len(names) < 2:
+    if len(names) < 2 or text != ",".join(names) or not all(names):
         return None
-    if not all(name and name == name.strip() and not name.startswith("\ufeff") for name in names):
-        return None
-    return tuple(names) if len(set(names)) == len(names) else None
+    return names
 
 
 def plain_header(path: Path, max_bytes: int = MAX_HEADER_BYTES) -> tuple[str, ...] | None:
     """The header names of ``path`` when its first line is a plain header (a cheap look ahead)."""
     with open(path, "rb") as handle:
         head = handle.read(max_bytes)
-    return _header_names(head[: head.find(b"\n") + 1])
+    return _header_names(head[: head.find(b"\n") + 1], path)
 
 
 def profile_file(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> FileProfile:
@@ -112,7 +119,7 @@ def profile_file(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> FileProf
                 commas += chunk.count(b",")
             last_byte = chunk[-1:]
     digest = hasher.hexdigest()
-    names = None if suspicious else _header_names(head[: head.find(b"\n") + 1])
+    names = None if suspicious else _header_names(head[: head.find(b"\n") + 1], path)
     lines += last_byte != b"\n"  # an unterminated last line
     if names is None or commas != lines * (len(names) - 1):
         return FileProfile(digest, None, 0)
@@ -163,15 +170,18 @@ def user_table(path: Path, header: tuple[str, ...], n_shards: int, salt: bytes |
 
 
 def _validated(
-    path: Path, header: tuple[str, ...], row_index: bool, config: IngestConfig, now: dt.datetime
+    path: Path, header: tuple[str, ...], row_index: bool, config: IngestConfig, now: dt.datetime, positions: str
 ) -> tuple[pl.LazyFrame, Validation]:
     """The file's rows with ``_ts`` and the typed columns; and the checks to split them by."""
-    checks = validation_columns(TS_FORMAT, config, now)
+    checks = validation_columns(TS_FORMAT, config, now, positions)
+    ts = pl.col("ts").str.to_datetime(ISO_T, strict=False, time_zone="UTC", time_unit="us")
+    if config.naive_timestamps == "utc":
+        ts = pl.coalesce(ts, naive_timestamp(pl.col("ts")))
     frame = _scan(path, header, row_index).with_columns(
         *(pl.lit(None, dtype=pl.String).alias(name) for name in CANONICAL_COLUMNS if name not in header),
         _reason=pl.lit(None, dtype=pl.String),
         _detail=pl.lit(None, dtype=pl.String),
-        _ts=pl.col("ts").str.to_datetime(ISO_T, strict=False, time_zone="UTC", time_unit="us"),
+        _ts=ts,
     )
     return frame.with_columns(*checks.typed), checks
 
@@ -227,6 +237,7 @@ def stage_plain_csv(
     staging: Path,
     config: IngestConfig,
     now: dt.datetime,
+    positions: str | None = None,
 ) -> tuple[int, int] | None:
     """Stage a plain CSV under ``staging`` (see the module docstring); (accepted, quarantined) rows.
 
@@ -238,10 +249,11 @@ def stage_plain_csv(
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise ValueError(f"events file {path} lacks required column(s) {missing}; found {list(header)}")
+    positions = positions or config.positions
     events_dir, quarantine_dir = staging / "events", staging / "quarantine"
     quarantined: list[pl.DataFrame] = []
     try:
-        validated, checks = _validated(path, header, row_index=False, config=config, now=now)
+        validated, checks = _validated(path, header, False, config, now, positions)
         _accepted_rows(validated, checks, users, batch_id).sink_parquet(
             pl.PartitionBy(events_dir, key=["date", "shard"], **ONE_FILE_PER_PARTITION),
             compression="zstd",
@@ -250,7 +262,7 @@ def stage_plain_csv(
         )
         n_accepted = sum(_parquet_rows(part) for part in events_dir.glob("*/*/*.parquet"))
         if n_accepted < profile.data_lines:
-            validated, checks = _validated(path, header, row_index=True, config=config, now=now)
+            validated, checks = _validated(path, header, True, config, now, positions)
             _rejected_rows(validated, checks, path, header, file_index).sink_ipc(
                 pl.PartitionBy(quarantine_dir, key=["date"], **ONE_FILE_PER_PARTITION), mkdir=True
             )
@@ -260,7 +272,8 @@ def stage_plain_csv(
         shutil.rmtree(staging, ignore_errors=True)
         return None
     n_quarantined = sum(part.height for part in quarantined)
-    if n_accepted + n_quarantined != profile.data_lines or _space_form_rejected(quarantined, header.index("ts")):
+    ts_field = header.index("ts")
+    if n_accepted + n_quarantined != profile.data_lines or _parsable_ts_rejected(quarantined, ts_field, config):
         shutil.rmtree(staging, ignore_errors=True)
         return None
     return n_accepted, n_quarantined
@@ -271,10 +284,10 @@ def _parquet_rows(path: Path) -> int:
     return pl.scan_parquet(path).select(pl.len()).collect().item()
 
 
-def _space_form_rejected(quarantined: list[pl.DataFrame], ts_field: int) -> bool:
+def _parsable_ts_rejected(quarantined: list[pl.DataFrame], ts_field: int, config: IngestConfig) -> bool:
     """True when a row rejected as ``bad_timestamp`` parses with the full ISO parser (space form)."""
     for part in quarantined:
-        raw_ts = part.filter(pl.col("reason_code") == "bad_timestamp")["raw"].str.split(",").list.get(ts_field)
-        if raw_ts.len() and parse_timestamp(raw_ts, TS_FORMAT).is_not_null().any():
+        raw_ts = part.filter(pl.col("reason_code") == BAD_TIMESTAMP)["raw"].str.split(",").list.get(ts_field)
+        if raw_ts.len() and parse_timestamp(raw_ts, TS_FORMAT, config.naive_timestamps).is_not_null().any():
             return True
     return False

@@ -3,20 +3,39 @@
 Every rejected row carries exactly one code: the first check it fails, in the order of
 ``recrl.ingest.validate.validate``. Format readers may reject a record before validation (a line that
 is not valid CSV/JSON, bytes that are not UTF-8, an event type the canonical schema has no name for).
+Every module names a code by its constant here, never by a string literal.
 """
 
 from __future__ import annotations
 
+MALFORMED_LINE = "malformed_line"
+ENCODING_ERROR = "encoding_error"
+MISSING_FIELD = "missing_field"
+BAD_TIMESTAMP = "bad_timestamp"
+TS_NO_UTC_OFFSET = "ts_no_utc_offset"
+TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+UNMAPPED_EVENT_TYPE = "unmapped_event_type"
+WRONG_TYPE = "wrong_type"
+NEGATIVE_POSITION = "negative_position"
+ZERO_POSITION_ONE_BASED = "zero_position_one_based"
+PROPENSITY_OUT_OF_RANGE = "propensity_out_of_range"
+
 REASONS: dict[str, str] = {
-    "malformed_line": "the line is not a valid record of this format (wrong field count, bad JSON, bad quoting)",
-    "encoding_error": "the line is not valid UTF-8",
-    "missing_field": "a required field is missing or empty",
-    "bad_timestamp": "the timestamp cannot be parsed",
-    "timestamp_out_of_range": "the timestamp is before the configured minimum or too far in the future",
-    "unknown_event_type": "the event type is not one of the canonical event types",
-    "unmapped_event_type": "the format's event type has no canonical event type",
-    "wrong_type": "a field does not hold a value of its type",
-    "negative_position": "the slate position is negative",
-    "propensity_out_of_range": "the propensity is not in (0, 1]",
+    MALFORMED_LINE: "the line is not a valid record of this format (wrong field count, bad JSON, bad quoting)",
+    ENCODING_ERROR: "the line is not valid UTF-8 (or a JSON string holds a lone UTF-16 surrogate)",
+    MISSING_FIELD: "a required field is missing or empty",
+    BAD_TIMESTAMP: "the timestamp cannot be parsed",
+    TS_NO_UTC_OFFSET: (
+        "the timestamp has no UTC offset, so its zone is unknown: write it with one ('Z', '+00:00') "
+        "or set ingest.naive_timestamps='utc' to read such timestamps as UTC"
+    ),
+    TIMESTAMP_OUT_OF_RANGE: "the timestamp is before the configured minimum or too far in the future",
+    UNKNOWN_EVENT_TYPE: "the event type is not one of the canonical event types",
+    UNMAPPED_EVENT_TYPE: "the format's event type has no canonical event type",
+    WRONG_TYPE: "a field does not hold a value of its type (a JSON object or array where a scalar belongs)",
+    NEGATIVE_POSITION: "the slate position is negative",
+    ZERO_POSITION_ONE_BASED: "position 0 in a file read as 1-based (ingest.positions='one-based')",
+    PROPENSITY_OUT_OF_RANGE: "the propensity is not in (0, 1]",
 }
 """Reason code -> what it means (the generic text; each row's ``reason`` text names the field and value)."""

@@ -27,6 +27,7 @@ import glob
 import hashlib
 import os
 import re
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -312,7 +313,6 @@ def ingest(
     batch_id: str | None = None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     now: dt.datetime | None = None,
-    fast_csv: bool = True,
 ) -> IngestReport:
     """Ingest ``paths`` of format ``fmt`` into the lake of ``layout``; see the module docstring.
 
@@ -333,10 +333,6 @@ def ingest(
         Bytes read per block; bounds memory.
     now
         Ingest time for the future-timestamp bound (default: the current UTC time).
-    fast_csv
-        Let plain canonical CSV files take the streaming pipeline of ``recrl.ingest.fast_csv``;
-        False sends every file through the block path (same lake content, slower; for comparisons).
-
     Raises
     ------
     QuarantineShareError
@@ -367,7 +363,7 @@ def ingest(
     profile_futures = [profiling.submit(_profile, path, block_bytes) for path in files]
     profiling.shutdown(wait=False)
     blank = {path for path in files if _is_blank(path)}
-    fast_candidates = [fast_csv and fmt == "events" and path.suffix.lower() == ".csv" and path not in blank for path in files]
+    fast_candidates = [fmt == "events" and path.suffix.lower() == ".csv" and path not in blank for path in files]
     users = []
     for path, candidate, future in zip(files, fast_candidates, profile_futures, strict=True):
         skip = candidate and str(path) in known_paths and future.result().sha256 in known
@@ -461,16 +457,22 @@ def _stage_files(
 ) -> list[Counter]:
     """Stage every file's rows (fast CSV path or block path); the counts of each file."""
     counts: list[Counter] = []
+    # A format whose reader maps positions itself (OBD) says so; others follow the config.
+    positions = getattr(reader, "POSITIONS", config.positions)
     for file_index, (path, profile, file_users) in enumerate(zip(files, profiles, users, strict=True)):
         count: Counter = Counter()
+        seen_positions: set[int] = set()  # distinct accepted positions: is the file 1-based?
         staged = None
         if profile.plain and file_users is not None:
-            staged = stage_plain_csv(path, profile, file_index, file_users, batch_id, writer.fast_staging(file_index), config, now)
+            staging = writer.fast_staging(file_index)
+            staged = stage_plain_csv(path, profile, file_index, file_users, batch_id, staging, config, now, positions)
         if staged is not None:
             count.update(input=profile.data_lines, accepted=staged[0], quarantined=staged[1])
+            seen_positions = _staged_positions(staging)
         else:
             for candidates in reader.read(path, block_bytes):
-                accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now)
+                accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now, positions)
+                seen_positions.update(accepted["position"].drop_nulls().unique().to_list())
                 if salt is not None:
                     accepted = accepted.with_columns(user_id=hash_user_ids(accepted["user_id"], salt))
                 writer.stage_events(accepted, file_index)
@@ -478,8 +480,31 @@ def _stage_files(
                 if candidates.items is not None:
                     writer.stage_items(candidates.items, fmt)
                 count.update(input=candidates.events.height, accepted=accepted.height, quarantined=rejected.height)
+        if positions == "zero-based" and _looks_one_based(seen_positions):
+            shutil.rmtree(writer.staging, ignore_errors=True)  # nothing of the batch is published
+            raise ValueError(
+                f"{path}: positions look 1-based (1..{max(seen_positions)}, no 0): set ingest.positions='one-based'"
+            )
         counts.append(count)
     return counts
+
+
+def _looks_one_based(seen_positions: set[int]) -> bool:
+    """True when a file's accepted positions are exactly 1..K, K >= 2: every slot but slot 0.
+
+    A zero-based slate always has a slot 0; a file with one position only (a single slot-1 row) is
+    too little evidence to refuse.
+    """
+    return len(seen_positions) >= 2 and seen_positions == set(range(1, len(seen_positions) + 1))
+
+
+def _staged_positions(staging: Path) -> set[int]:
+    """Distinct positions of the rows the fast path staged (one narrow column of its Parquet files)."""
+    parts = sorted((staging / "events").glob("*/*/*.parquet"))
+    if not parts:
+        return set()
+    distinct = pl.scan_parquet(parts).select(pl.col("position").drop_nulls().unique()).collect()
+    return set(distinct["position"].to_list())
 
 
 def _user_table_or_none(path: Path, n_shards: int, salt: bytes | None) -> pl.DataFrame | None:

@@ -69,11 +69,18 @@ def fast_calls(monkeypatch) -> list:
     return calls
 
 
-def _nights(tmp_path, name: str, fast: bool, nights: list[list]) -> tuple[dict, pl.DataFrame]:
-    """Ingest ``nights`` (lists of input files) in turn into a fresh lake; its content and reconciliation."""
+def _nights(tmp_path, name: str, fast: bool, nights: list[list], config: IngestConfig | None = None) -> tuple[dict, pl.DataFrame]:
+    """Ingest ``nights`` (lists of input files) in turn into a fresh lake; its content and reconciliation.
+
+    ``fast=False`` keeps every file off the streaming pipeline (no user table: the line path reads it).
+    """
     layout = DataLayout(tmp_path / name)
-    for files in nights:
-        ingest(files, "events", layout, IngestConfig(n_shards=3, max_quarantine_share=1.0, skip_ingested=False), now=NOW, fast_csv=fast)
+    config = config or IngestConfig(n_shards=3, max_quarantine_share=1.0, skip_ingested=False)
+    with pytest.MonkeyPatch.context() as patch:
+        if not fast:
+            patch.setattr(run, "_user_table_or_none", lambda *args: None)
+        for files in nights:
+            ingest(files, "events", layout, config, now=NOW)
     records = pl.read_parquet(layout.reconciliation / "*.parquet").drop("started_at").sort("ingest_batch_id", "source_file")
     return lake_content(layout), records
 

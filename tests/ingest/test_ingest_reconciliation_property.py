@@ -28,11 +28,14 @@ BAD = st.sampled_from([
     "2026-11-01T10:00:00Z,u1,,i1,click,0,,7,",
     "only,three,fields",
 ])
+SLOT_ZERO = "2026-11-01T09:00:00Z,u0,,i0,impression,0,,,"
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=st.lists(st.lists(st.one_of(GOOD, BAD), min_size=1, max_size=25), min_size=1, max_size=3))
 def test_reconciliation_holds_for_random_mixtures(files):
+    # Each file holds a slot-0 row: positions 1..K with no 0 would be refused as 1-based.
+    files = [[SLOT_ZERO, *rows] for rows in files]
     with tempfile.TemporaryDirectory() as tmp:
         paths = [write_csv(Path(tmp) / f"f{index}.csv", rows) for index, rows in enumerate(files)]
         layout = DataLayout(Path(tmp) / "data")

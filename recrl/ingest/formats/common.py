@@ -21,9 +21,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
+from recrl.ingest.lines import parse_header
+from recrl.ingest.reasons import ENCODING_ERROR, MALFORMED_LINE, UNKNOWN_EVENT_TYPE, UNMAPPED_EVENT_TYPE
 from recrl.schema import CANONICAL_COLUMNS
 
 
@@ -62,9 +65,9 @@ def split_csv_lines(lines: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
     malformed = pl.format("expected {} comma-separated fields, found {}", pl.lit(n_fields), pl.col("_found"))
     return split.with_columns(
         _reason=pl.when(pl.col("_bad_encoding"))
-        .then(pl.lit("encoding_error"))
+        .then(pl.lit(ENCODING_ERROR))
         .when(~pl.col("_ok_count"))
-        .then(pl.lit("malformed_line")),
+        .then(pl.lit(MALFORMED_LINE)),
         _detail=pl.when(pl.col("_bad_encoding"))
         .then(pl.lit("line is not valid UTF-8"))
         .when(~pl.col("_ok_count"))
@@ -72,43 +75,9 @@ def split_csv_lines(lines: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
     ).drop("_ok_count", "_found", "_bad_encoding")
 
 
-LINE_SEPARATOR = "\x1f"
-"""A byte (ASCII unit separator) that, when absent from a block, lets the CSV parser read whole lines."""
-
-
-def split_plain_csv_block(block: bytes, first_line: int, names: Sequence[str]) -> pl.DataFrame | None:
-    """Fast path of ``split_csv_lines`` for a block of plain lines, parsed natively; None otherwise.
-
-    Plain means: valid UTF-8, no quote, no carriage return, no blank line and exactly
-    ``len(names) - 1`` commas on every line, which is every block of a clean log. Then the native CSV
-    parser yields the same lines and fields the line path would, without a Python string per line.
-    Any other block returns None and takes the line path, which finds each line's reason.
-    """
-    if not block.endswith(b"\n"):
-        block += b"\n"
-    if block.startswith(b"\n") or any(mark in block for mark in (b'"', b"\r", b"\n\n", LINE_SEPARATOR.encode())):
-        return None
-    try:
-        block.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    n_lines = block.count(b"\n")
-    lines = pl.read_csv(block, has_header=False, separator=LINE_SEPARATOR, quote_char=None, schema={"_raw": pl.String})
-    if lines.height != n_lines or not (lines["_raw"].str.count_matches(",", literal=True) == len(names) - 1).all():
-        return None
-    slots = [f"_field{index}" for index in range(len(names))]
-    fields = pl.read_csv(
-        block, has_header=False, quote_char=None, schema=dict.fromkeys(slots, pl.String), empty_string_is_null=False
-    )
-    if fields.height != n_lines:
-        return None
-    return pl.concat(
-        [lines, fields.rename(dict(zip(slots, names, strict=True)))], how="horizontal"
-    ).with_columns(
-        _line=pl.int_range(first_line, first_line + n_lines, dtype=pl.Int64),
-        _reason=pl.lit(None, dtype=pl.String),
-        _detail=pl.lit(None, dtype=pl.String),
-    )
+def take_header(lines: pl.DataFrame, path: Path) -> tuple[tuple[str, ...], pl.DataFrame]:
+    """(header names, the remaining lines) of a CSV file's first block (``recrl.ingest.lines.parse_header``)."""
+    return parse_header(lines["_raw"][0], path), lines.slice(1)
 
 
 def _split_quoted(lines: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
@@ -161,9 +130,9 @@ def map_event_type(
     return frame.with_columns(
         event_type=value.replace_strict(mapping, default=None, return_dtype=pl.String),
         _reason=pl.when(reason_free & is_unmapped)
-        .then(pl.lit("unmapped_event_type"))
+        .then(pl.lit(UNMAPPED_EVENT_TYPE))
         .when(reason_free & ~known)
-        .then(pl.lit("unknown_event_type"))
+        .then(pl.lit(UNKNOWN_EVENT_TYPE))
         .otherwise(pl.col("_reason")),
         _detail=pl.when(reason_free & is_unmapped)
         .then(pl.format("{} event type '{}' has no canonical event type", pl.lit(source), value))

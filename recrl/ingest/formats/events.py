@@ -3,20 +3,25 @@
 Columns are ``recrl.schema.CANONICAL_COLUMNS`` by name, in any order; the required ones
 (``ts, user_id, item_id, event_type``) must be present in a CSV header or Parquet schema (else the file
 is refused with a ValueError before anything is written); optional ones may be absent (null); other
-columns are ignored. ``ts`` is ISO 8601 with a UTC offset (a Parquet timestamp column is taken as is).
+columns are ignored. ``ts`` is ISO 8601 with a UTC offset (a Parquet timestamp column with a time zone is
+taken as is; one without follows ``IngestConfig.naive_timestamps``, see ``recrl.ingest.validate``). A JSON
+field holding an object or array is ``wrong_type``; a JSON line that cannot be parsed (bad JSON, nested
+too deeply, a lone surrogate) is one quarantined record, never an error for the file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
-from recrl.ingest.formats.common import Candidates, finish_candidates, split_csv_lines, split_plain_csv_block
-from recrl.ingest.lines import LineReader, block_to_frame
+from recrl.ingest.formats.common import Candidates, finish_candidates, split_csv_lines, take_header
+from recrl.ingest.lines import LineReader
+from recrl.ingest.reasons import ENCODING_ERROR, MALFORMED_LINE, WRONG_TYPE
 from recrl.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 
 TS_FORMAT = "iso"
@@ -43,53 +48,37 @@ def _check_columns(path: Path, columns: list[str]) -> None:
 
 
 def _read_csv(path: Path, block_bytes: int) -> Iterator[Candidates]:
-    header: list[str] | None = None
-    for block, first_line in LineReader(path, block_bytes).blocks():
-        split = None
+    """The line-level CSV reader: every line split, every bad line named (``split_csv_lines``)."""
+    header: tuple[str, ...] | None = None
+    for lines in LineReader(path, block_bytes):
         if header is None:
-            header, block, first_line = _take_header(block, first_line)
-            if header is not None:
-                _check_columns(path, header)
-        if header is not None:
-            split = split_plain_csv_block(block, first_line, header) if block else None
-        if split is None:
-            lines = block_to_frame(block, first_line, first=first_line == 1)
-            if header is None:
-                if not lines.height:
-                    continue
-                header = [name.strip() for name in lines["_raw"][0].split(",")]
-                _check_columns(path, header)
-                lines = lines.slice(1)
-            if not lines.height:
-                continue
-            split = split_csv_lines(lines, header)
-        yield Candidates(finish_candidates(split.select("_line", "_raw", "_reason", "_detail", *(c for c in CANONICAL_COLUMNS if c in header))))
-
-
-def _take_header(block: bytes, first_line: int) -> tuple[list[str] | None, bytes, int]:
-    """(header names, rest of the block, its first line) when the block opens with a plain header line.
-
-    Otherwise (a blank first line, bad UTF-8, a line longer than the block) no header is taken and
-    the line path finds it as the first non-blank line, as it always did.
-    """
-    cut = block.find(b"\n")
-    if first_line != 1 or cut < 0:
-        return None, block, first_line
-    try:
-        text = block[:cut].decode("utf-8")
-    except UnicodeDecodeError:
-        return None, block, first_line
-    text = text.removeprefix("\ufeff").removesuffix("\r")
-    if not text.strip():
-        return None, block, first_line
-    return [name.strip() for name in text.split(",")], block[cut + 1 :], first_line + 1
+            header, lines = take_header(lines, path)
+            _check_columns(path, list(header))
+        if not lines.height:
+            continue
+        split = split_csv_lines(lines, header)
+        present = [name for name in CANONICAL_COLUMNS if name in header]
+        yield Candidates(finish_candidates(split.select("_line", "_raw", "_reason", "_detail", *present)))
 
 
 def json_value_text(value: object) -> str | None:
-    """A JSON value as the text validation parses: strings as is, scalars as JSON, null as null."""
+    """A JSON scalar as the text validation parses: strings as is, numbers and booleans as JSON, null as null."""
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value)
+
+
+def non_scalar_field(record: dict, names: Iterable[str]) -> tuple[str, str] | None:
+    """(reason code, text) when a field of ``names`` holds a JSON object or array, else None.
+
+    An id such as ``{"a": 1}`` is no id: taking its JSON text would invent one.
+    """
+    for name in names:
+        value = record.get(name)
+        if isinstance(value, dict | list):
+            kind = "an object" if isinstance(value, dict) else "an array"
+            return WRONG_TYPE, f"field '{name}' is {kind}, not a JSON scalar"
+    return None
 
 
 def _read_jsonl(path: Path, block_bytes: int) -> Iterator[Candidates]:
@@ -98,7 +87,9 @@ def _read_jsonl(path: Path, block_bytes: int) -> Iterator[Candidates]:
         reasons: list[str | None] = []
         details: list[str | None] = []
         for raw, bad_encoding in zip(lines["_raw"], lines["_bad_encoding"], strict=True):
-            record, reason, detail = _parse_json_object(raw, bad_encoding)
+            record, reason, detail = parse_json_object(raw, bad_encoding)
+            if reason is None and (found := non_scalar_field(record, CANONICAL_COLUMNS)) is not None:
+                (reason, detail), record = found, {}
             reasons.append(reason)
             details.append(detail)
             for name in CANONICAL_COLUMNS:
@@ -111,16 +102,34 @@ def _read_jsonl(path: Path, block_bytes: int) -> Iterator[Candidates]:
         yield Candidates(finish_candidates(frame))
 
 
-def _parse_json_object(raw: str, bad_encoding: bool) -> tuple[dict, str | None, str | None]:
-    """(object, reason code, reason text) of one JSON line; an empty object when it is rejected."""
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate (``\\ud800``..``\\udfff``): valid only as half of a pair."""
+
+
+def parse_json_object(raw: str, bad_encoding: bool) -> tuple[dict, str | None, str | None]:
+    """(object, reason code, reason text) of one JSON line; an empty object when it is rejected.
+
+    Never raises: bad JSON, nesting too deep for the parser and strings that hold a lone surrogate
+    (valid JSON, but no Unicode text: no column can hold it) are reasons, so one bad line rejects
+    one record, not the file.
+    """
     if bad_encoding:
-        return {}, "encoding_error", "line is not valid UTF-8"
+        return {}, ENCODING_ERROR, "line is not valid UTF-8"
     try:
         record = json.loads(raw)
     except json.JSONDecodeError as error:
-        return {}, "malformed_line", f"invalid JSON: {error.msg} at column {error.colno}"
+        return {}, MALFORMED_LINE, f"invalid JSON: {error.msg} at column {error.colno}"
+    except RecursionError:
+        return {}, MALFORMED_LINE, "invalid JSON: nested too deeply to parse"
     if not isinstance(record, dict):
-        return {}, "malformed_line", f"expected a JSON object, got {type(record).__name__}"
+        return {}, MALFORMED_LINE, f"expected a JSON object, got {type(record).__name__}"
+    if SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return {}, ENCODING_ERROR, "a JSON string holds a lone UTF-16 surrogate (not valid Unicode)"
+        except RecursionError:
+            return {}, MALFORMED_LINE, "invalid JSON: nested too deeply to parse"
     return record, None, None
 
 

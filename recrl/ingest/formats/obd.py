@@ -26,10 +26,13 @@ from pathlib import Path
 
 import polars as pl
 
-from recrl.ingest.formats.common import Candidates, finish_candidates, split_csv_lines
+from recrl.ingest.formats.common import Candidates, finish_candidates, split_csv_lines, take_header
 from recrl.ingest.lines import LineReader
+from recrl.ingest.reasons import WRONG_TYPE
 
 TS_FORMAT = "iso"
+POSITIONS = "zero-based"
+"""The reader maps OBD's 1..3 to 0..2 itself, so ``IngestConfig.positions`` does not apply."""
 POLICIES = ("random", "bts")
 USER_FEATURES = tuple(f"user_feature_{index}" for index in range(4))
 REQUIRED = ("timestamp", "item_id", "position", "click", "propensity_score", *USER_FEATURES)
@@ -56,15 +59,14 @@ def read(path: Path, block_bytes: int) -> Iterator[Candidates]:
     """Candidates of one OBD log file: impressions and the clicks they earned."""
     policy, campaign = policy_and_campaign(path)
     prefix = f"obd-{policy}-{campaign}-"
-    header: list[str] | None = None
+    header: tuple[str, ...] | None = None
     for lines in LineReader(path, block_bytes):
         items = None
         if header is None:
-            header = [name.strip() for name in lines["_raw"][0].split(",")]
+            header, lines = take_header(lines, path)
             missing = [name for name in REQUIRED if name not in header]
             if missing:
                 raise ValueError(f"OBD log {path} lacks column(s) {missing}")
-            lines = lines.slice(1)
             items = read_item_context(path.parent / "item_context.csv")
         split = split_csv_lines(lines, header)
         position = pl.col("position").str.strip_chars()
@@ -81,7 +83,7 @@ def read(path: Path, block_bytes: int) -> Iterator[Candidates]:
             propensity=pl.col("propensity_score"),
             policy_id=pl.lit(f"obd-{policy}"),
             _reason=pl.when(pl.col("_reason").is_null() & ~click.is_in(["0", "1"]).fill_null(False))
-            .then(pl.lit("wrong_type"))
+            .then(pl.lit(WRONG_TYPE))
             .otherwise(pl.col("_reason")),
             _detail=pl.when(pl.col("_reason").is_null() & ~click.is_in(["0", "1"]).fill_null(False))
             .then(pl.format("click '{}' is not 0 or 1", click))

@@ -16,8 +16,9 @@ from pathlib import Path
 import polars as pl
 
 from recrl.ingest.formats.common import Candidates, finish_candidates
-from recrl.ingest.formats.events import _parse_json_object, json_value_text
+from recrl.ingest.formats.events import json_value_text, non_scalar_field, parse_json_object
 from recrl.ingest.lines import LineReader
+from recrl.ingest.reasons import MALFORMED_LINE, MISSING_FIELD, UNKNOWN_EVENT_TYPE
 
 TS_FORMAT = "ms"
 EVENT_TYPE_MAP = {"clicks": "click", "carts": "cart", "orders": "purchase"}
@@ -41,10 +42,12 @@ def read(path: Path, block_bytes: int) -> Iterator[Candidates]:
 
 
 def _session_candidates(line: int, raw: str, bad_encoding: bool) -> Iterator[tuple]:
-    record, reason, detail = _parse_json_object(raw, bad_encoding)
+    record, reason, detail = parse_json_object(raw, bad_encoding)
     events = record.get("events")
     if reason is None and not (isinstance(events, list) and events):
-        reason, detail = "missing_field", "session has no 'events' list (or it is empty)"
+        reason, detail = MISSING_FIELD, "session has no 'events' list (or it is empty)"
+    if reason is None and (found := non_scalar_field(record, ("session",))) is not None:
+        reason, detail = found
     if reason is not None:
         yield (line, 0, raw, reason, detail, None, None, None, None, None)
         return
@@ -52,13 +55,16 @@ def _session_candidates(line: int, raw: str, bad_encoding: bool) -> Iterator[tup
     for index, event in enumerate(events):
         event_raw = json.dumps({"session": record.get("session"), "event": event}, separators=(",", ":"))
         if not isinstance(event, dict):
-            yield (line, index, event_raw, "malformed_line", "event is not a JSON object", None, None, None, None, None)
+            yield (line, index, event_raw, MALFORMED_LINE, "event is not a JSON object", None, None, None, None, None)
+            continue
+        if (found := non_scalar_field(event, ("aid", "ts", "type"))) is not None:
+            yield (line, index, event_raw, *found, None, None, None, None, None)
             continue
         otto_type = event.get("type")
         event_type = EVENT_TYPE_MAP.get(otto_type) if isinstance(otto_type, str) else None
         reason = detail = None
         if otto_type is not None and event_type is None:
-            reason, detail = "unknown_event_type", f"OTTO event type {otto_type!r} is not clicks, carts or orders"
+            reason, detail = UNKNOWN_EVENT_TYPE, f"OTTO event type {otto_type!r} is not clicks, carts or orders"
         yield (
             line, index, event_raw, reason, detail,
             json_value_text(event.get("ts")), session, session, json_value_text(event.get("aid")), event_type,

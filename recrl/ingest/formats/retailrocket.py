@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from recrl.ingest.formats.common import Candidates, finish_candidates, map_event_type, split_csv_lines
+from recrl.ingest.formats.common import (
+    Candidates,
+    finish_candidates,
+    map_event_type,
+    split_csv_lines,
+    take_header,
+)
 from recrl.ingest.lines import LineReader
 
 TS_FORMAT = "ms"
@@ -24,10 +30,10 @@ def read(path: Path, block_bytes: int) -> Iterator[Candidates]:
     header_seen = False
     for lines in LineReader(path, block_bytes):
         if not header_seen:
-            header = tuple(name.strip() for name in lines["_raw"][0].split(","))
+            header, lines = take_header(lines, path)
             if header != HEADER:
                 raise ValueError(f"retailrocket file {path} must start with header {','.join(HEADER)}; found {','.join(header)}")
-            lines, header_seen = lines.slice(1), True
+            header_seen = True
         split = split_csv_lines(lines, HEADER)
         frame = map_event_type(split, "event", EVENT_TYPE_MAP, unmapped=(), source="RetailRocket")
         yield Candidates(

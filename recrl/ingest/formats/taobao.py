@@ -34,7 +34,7 @@ def read(path: Path, block_bytes: int) -> Iterator[Candidates]:
                 & (pl.col("category").str.strip_chars() != "")
             )
             .select(item_id=pl.col("item"), title=pl.lit(None, dtype=pl.String), category=pl.col("category"))
-            .unique()
+            .unique(maintain_order=True)  # the same input gives the same items file
         )
         events = finish_candidates(
             frame.select("_line", "_raw", "_reason", "_detail", "event_type", "ts", user_id="user", item_id="item")
