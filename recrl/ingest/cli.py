@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recrl.config import IngestConfig
+from recrl.config import IngestConfig, add_options, options_config
 from recrl.ingest.formats import FORMATS
 from recrl.ingest.run import ingest
 from recrl.lake import DataLayout
@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="data root: the lake is written to DIR/lake/{events,quarantine,items,reconciliation}",
     )
     parser.add_argument("--batch-id", default=None, help="ingest batch id (default: digest of the input)")
-    parser.add_argument("--shards", default=IngestConfig().n_shards, help="user shards per date partition")
+    parser.add_argument("--shards", dest="n_shards", default=None, help="user shards per date partition (= --n-shards)")
+    add_options(parser, IngestConfig, [name for name in IngestConfig.__pydantic_fields__ if name != "n_shards"])
     parser.set_defaults(func=run)
 
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.lake)
     if root.exists() and not root.is_dir():
         raise ValueError(f"--lake is not a directory: {root}")
-    config = IngestConfig(n_shards=args.shards)
+    config = options_config(IngestConfig, args)
     report = ingest(args.paths, args.fmt, DataLayout(root), config, batch_id=args.batch_id)
     print(report.table())
     print(report.summary())

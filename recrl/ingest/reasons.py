@@ -39,3 +39,19 @@ REASONS: dict[str, str] = {
     PROPENSITY_OUT_OF_RANGE: "the propensity is not in (0, 1]",
 }
 """Reason code -> what it means (the generic text; each row's ``reason`` text names the field and value)."""
+
+FIXES: dict[str, str] = {
+    MALFORMED_LINE: "check the format (--format / source_format): the lines do not parse as this format",
+    ENCODING_ERROR: "re-encode the input as UTF-8",
+    MISSING_FIELD: "check the column names against the format's required columns",
+    BAD_TIMESTAMP: "write timestamps as ISO 8601 with a UTC offset ('Z' or '+01:00')",
+    TS_NO_UTC_OFFSET: "the timestamps have no UTC offset: if they are UTC, set ingest.naive_timestamps='utc'",
+    TIMESTAMP_OUT_OF_RANGE: "check the timestamps' unit and ingest.min_timestamp / ingest.max_future_seconds",
+    UNKNOWN_EVENT_TYPE: "map the event types to impression, click, cart or purchase",
+    UNMAPPED_EVENT_TYPE: "this format has event types the canonical schema cannot hold; these rows stay quarantined",
+    WRONG_TYPE: "check the columns' types (position an integer, propensity a number, ids scalars)",
+    NEGATIVE_POSITION: "positions must be 0-based slots",
+    ZERO_POSITION_ONE_BASED: "the file mixes 0-based and 1-based positions: check ingest.positions",
+    PROPENSITY_OUT_OF_RANGE: "propensities must lie in (0, 1]",
+}
+"""Reason code -> what the user can do (printed when the quarantine gate refuses a batch)."""

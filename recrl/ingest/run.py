@@ -43,6 +43,7 @@ from recrl.ingest.fast_csv import FileProfile, plain_header, profile_file, stage
 from recrl.ingest.formats import get_format
 from recrl.ingest.keys import hash_user_ids, salt_from_env
 from recrl.ingest.lines import DEFAULT_BLOCK_BYTES
+from recrl.ingest.reasons import FIXES
 from recrl.ingest.validate import validate
 from recrl.ingest.writer import STAGING_DIR, BatchWriter, recover_staging
 from recrl.lake import DataLayout
@@ -55,26 +56,6 @@ SIDE_FILES: dict[str, frozenset[str]] = {"obd": frozenset({"item_context.csv"})}
 """Per format, file names read beside a log (not logs themselves): left out when a folder or glob is expanded."""
 BLANK_PROBE_BYTES = 1 << 20
 """Files up to this size are checked for holding only whitespace (ingested as empty, without parsing)."""
-REFUSAL_HINTS: dict[str, str] = {
-    "malformed_line": "check the format (--format / source_format): the lines do not parse as this format",
-    "encoding_error": "re-encode the input as UTF-8",
-    "missing_field": "check the column names against the format's required columns",
-    "bad_timestamp": "write timestamps as ISO 8601 with a UTC offset ('Z' or '+01:00')",
-    "timestamp_out_of_range": "check the timestamps' unit and ingest.min_timestamp / ingest.max_future_seconds",
-    "unknown_event_type": "map the event types to impression, click, cart or purchase",
-    "unmapped_event_type": "this format has event types the canonical schema cannot hold; these rows stay quarantined",
-    "wrong_type": "check the columns' types (position an integer, propensity a number)",
-    "negative_position": "positions must be 0-based slots; if they are 1-based, set ingest.positions='one-based'",
-    "propensity_out_of_range": "propensities must lie in (0, 1]",
-}
-"""Reason code -> what the user can do, printed when a batch is refused by the quarantine gate."""
-TEXT_HINTS: tuple[tuple[str, str], ...] = (
-    ("utc offset", "the timestamps have no UTC offset: if they are UTC, set ingest.naive_timestamps='utc'"),
-    ("1-based", "the positions are 1-based: set ingest.positions='one-based'"),
-    ("one-based", "the positions are 1-based: set ingest.positions='one-based'"),
-    ("naive", "the timestamps have no UTC offset: if they are UTC, set ingest.naive_timestamps='utc'"),
-)
-"""Words of a rejected row's reason text -> a more precise hint than its code's."""
 
 
 class IngestError(ValueError):
@@ -424,16 +405,15 @@ def _check_quarantine_share(
         ],
         schema={"source_file": pl.String, "source_sha256": pl.String, "input_rows": pl.Int64, "valid_rows": pl.Int64, "quarantined_rows": pl.Int64},
     )
-    folder, reasons = writer.refuse(batch_id, files_frame)
+    folder, top_reasons = writer.refuse(batch_id, files_frame)
     lines = [
         f"batch {batch_id} refused: {quarantined:,} of {input_rows:,} input rows ({quarantined / input_rows:.1%}) "
         f"quarantined, more than ingest.max_quarantine_share = {config.max_quarantine_share}; nothing was published",
         "top reasons:",
     ]
-    lines += [f"  {row['reason_code']}: {row['rows']:,} rows, e.g. {row['example']}" for row in reasons.head(5).iter_rows(named=True)]
-    top = reasons.row(0, named=True) if reasons.height else {"reason_code": "", "example": ""}
-    said = f"{top['reason_code']} {top['example'] or ''}".lower()
-    hint = next((text for words, text in TEXT_HINTS if words in said), REFUSAL_HINTS.get(top["reason_code"], ""))
+    lines += [f"  {row['reason_code']}: {row['rows']:,} rows, e.g. {row['example']}" for row in top_reasons.head(5).iter_rows(named=True)]
+    top = top_reasons.row(0, named=True) if top_reasons.height else {"reason_code": "", "example": ""}
+    hint = FIXES.get(top["reason_code"], "")
     lines.append(f"rejected rows: {folder / 'quarantine.parquet'}")
     lines.append(
         f"what to do: {hint + '; then rerun' if hint else 'fix the input and rerun'} "

@@ -139,7 +139,7 @@ def test_otto_session_array_and_event_object_ids_are_quarantined(tmp_path, layou
         '{"session": 7, "events": [{"aid": 1, "ts": 1793527200000, "type": "clicks"}, {"aid": {"x": 1}, "ts": 1793527200000, "type": "clicks"}]}\n'
         '{"session": [1], "events": [{"aid": 2, "ts": 1793527200000, "type": "clicks"}]}\n'
     )
-    record = ingest([path], "otto", layout, IngestConfig(), now=NOW).files[0]
+    record = ingest([path], "otto", layout, IngestConfig(max_quarantine_share=1.0), now=NOW).files[0]
     assert (record.input_rows, record.accepted_rows, record.quarantined_rows) == (3, 1, 2)
     quarantine = read_quarantine(layout)
     assert quarantine.select("line_number", "record_index", "reason_code").rows() == [(1, 1, "wrong_type"), (2, 0, "wrong_type")]
@@ -177,13 +177,24 @@ def test_naive_timestamps_rejected_with_the_fix_in_the_reason(tmp_path, layout, 
     calls = []
     real = run.stage_plain_csv
     monkeypatch.setattr(run, "stage_plain_csv", lambda *args: calls.append(real(*args)) or calls[-1])
-    record = ingest([_naive_file(tmp_path, streaming)], "events", layout, IngestConfig(), now=NOW).files[0]
+    record = ingest([_naive_file(tmp_path, streaming)], "events", layout, IngestConfig(max_quarantine_share=1.0), now=NOW).files[0]
     assert (calls[0] is not None) if streaming else not calls
     assert (record.accepted_rows, record.quarantined_rows) == (1 + (not streaming), 2)
     quarantine = read_quarantine(layout)
     assert quarantine["reason_code"].to_list() == [reasons.TS_NO_UTC_OFFSET] * 2
     assert quarantine["raw"].to_list() == NAIVE
     assert all("no UTC offset" in text and "naive_timestamps='utc'" in text for text in quarantine["reason"])
+
+
+def test_a_file_of_naive_timestamps_is_refused_with_the_setting_to_change(tmp_path, layout, capsys):
+    """The default quarantine gate stops a batch of mostly naive timestamps and names the fix."""
+    path = write_csv(tmp_path / "naive.csv", [GOOD, *NAIVE])
+    with pytest.raises(run.QuarantineShareError, match="ts_no_utc_offset: 2 rows") as refused:
+        ingest([path], "events", layout, IngestConfig(), now=NOW)
+    assert "set ingest.naive_timestamps='utc'" in str(refused.value)
+    assert not layout.events.exists() or not any(layout.events.rglob("*.parquet"))
+    assert main(["ingest", str(path), "--format", "events", "--lake", str(layout.root)]) == 2
+    assert "naive_timestamps='utc'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["streaming", "line_path"])
@@ -204,7 +215,7 @@ def test_naive_parquet_timestamps_follow_the_setting(tmp_path):
     path = tmp_path / "naive.parquet"
     pl.DataFrame({"ts": [dt.datetime(2026, 11, 1, 10)], "user_id": ["u1"], "item_id": ["i1"], "event_type": ["click"]}).write_parquet(path)
     rejected = DataLayout(tmp_path / "reject")
-    assert ingest([path], "events", rejected, IngestConfig(), now=NOW).files[0].quarantined_rows == 1
+    assert ingest([path], "events", rejected, IngestConfig(max_quarantine_share=1.0), now=NOW).files[0].quarantined_rows == 1
     assert read_quarantine(rejected)["reason_code"].to_list() == [reasons.TS_NO_UTC_OFFSET]
     utc = DataLayout(tmp_path / "utc")
     assert ingest([path], "events", utc, IngestConfig(naive_timestamps="utc"), now=NOW).files[0].accepted_rows == 1
