@@ -29,7 +29,7 @@ import numpy as np
 
 from recrl.baselines.cf import ItemKNNPolicy, PureSVDPolicy, SessionKNNPolicy
 from recrl.baselines.interactions import Interactions
-from recrl.baselines.popularity import PopularityPolicy
+from recrl.baselines.popularity import PopularityPolicy, default_basis
 from recrl.baselines.store import save_baseline
 from recrl.config import BaselineConfig
 from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
@@ -57,7 +57,8 @@ SEARCH_SPACES: dict[str, dict[str, tuple]] = {
 
 def default_hyperparameters(policy_class: type, interactions: Interactions, config: BaselineConfig) -> dict:
     if policy_class is PopularityPolicy:
-        return {"prior": float(config.popularity_prior), "position_adjusted": False}
+        return {"basis": default_basis(interactions), "prior": float(config.popularity_prior),
+                "position_adjusted": False}
     return policy_class.default_hyperparameters(config)
 
 
