@@ -205,6 +205,9 @@ class BaselineConfig:
     tuning_slots: int = 2
     """Only validation decisions at the first this-many slate slots are scored while tuning: the exact
     Plackett-Luce marginal of the third slot costs O(V^2) per decision, the first two O(V); 0 = all slots."""
+    tuning_z: float = 1.0
+    """The best configuration replaces the defaults only where its paired gain over them on the validation
+    decisions exceeds this many standard errors; 0 = always take the best valid score."""
     tuning_seed: int = 0
     """Seed of the random search and of the validation sample."""
 

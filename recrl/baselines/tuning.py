@@ -14,7 +14,11 @@ Scored decisions: those at the first ``tuning_slots`` slots (cheap exact margina
 - ``ndcg@k``: NDCG@k of the logged positive item among all items (``recrl.evaluate.ranking``), for
   logs without propensities (implicit sequences).
 
-The highest valid score wins (ties: the earlier configuration, so the defaults win ties). The search
+The highest valid score wins (ties: the earlier configuration, so the defaults win ties), but it
+replaces the defaults only where its paired gain over them on the same validation decisions exceeds
+``tuning_z`` standard errors (an HCOPE-style guard, Thomas et al. 2015: with a small validation day the
+best of a dozen noisy scores is often noise, and SNIPS under heavy-tailed weights favours whatever
+is close to the logger). The search
 record, every configuration with its valid score, is returned on each policy as ``policy.tuning``
 (JSON-able) so the evaluation stage can store it; ``recrl.baselines.store`` saves it beside the parameters.
 """
@@ -94,20 +98,25 @@ class ValidCriterion:
         """{'score', 'temperature', 'ess', 'eligible'} of ``policy`` on the validation decisions."""
         # recrl.evaluate.offpolicy imports recrl.baselines.cf (reward-model features): imported here so
         # that importing either package first works.
-        from recrl.evaluate.offpolicy import MIN_ESS_SHARE, choose_temperature, score_states
+        from recrl.evaluate.offpolicy import MIN_ESS_SHARE, choose_temperature, decision_probs, score_states
 
         valid = self.decisions
         scores = score_states(policy, valid.states)  # (B, V)
         if self.name == "snips":
             temperature, table = choose_temperature(scores, valid, self.temperatures, self.slate_size)
             row = table.filter(table["temperature"] == temperature).row(0, named=True)
+            probs = decision_probs(scores, valid.position, temperature, self.slate_size)
+            weight = probs[np.arange(len(valid)), valid.action] / valid.propensity  # (B,) w_i
+            # Per-row SNIPS contributions, mean = the estimate: V + w_i (r_i - V) / mean(w).
+            per_row = row["snips"] + weight * (valid.reward - row["snips"]) / weight.mean()
             return {"score": float(row["snips"]), "temperature": temperature, "ess": float(row["ess"]),
-                    "eligible": bool(row["ess"] >= MIN_ESS_SHARE * len(valid))}
+                    "eligible": bool(row["ess"] >= MIN_ESS_SHARE * len(valid)), "per_row": per_row}
         k = int(self.name.split("@")[1])
         positive = valid.reward > 0
         ranks = item_ranks(scores[positive], valid.action[positive])
+        per_row = (ranks < k) / np.log2(ranks + 2.0)  # (P,) NDCG@k of each positive decision
         return {"score": hit_and_ndcg(ranks, (k,))[("ndcg", k)], "temperature": float(policy.temperature),
-                "ess": None, "eligible": bool(positive.any())}
+                "ess": None, "eligible": bool(positive.any()), "per_row": per_row}
 
 
 def make_criterion(valid, config: BaselineConfig, slate_size: int | None = None,
@@ -134,19 +143,35 @@ def make_criterion(valid, config: BaselineConfig, slate_size: int | None = None,
 
 def tune(policy_class: type, interactions: Interactions, config: BaselineConfig, criterion: ValidCriterion):
     """The best configuration of ``policy_class`` on ``criterion``, fitted, with ``.tuning`` recorded."""
-    trials, best, best_key = [], None, None
+    trials, per_row, best, best_key, best_index = [], [], None, None, 0
     for index, params in enumerate(candidate_configurations(policy_class, interactions, config)):
         policy = policy_class(interactions, config, **params)
         result = criterion.score(policy)
+        per_row.append(result.pop("per_row"))
         trials.append({"hyperparameters": params} | result)
         key = (result["eligible"], result["score"])
         if best is None or key > best_key:  # strict: ties keep the earlier configuration
             best, best_key, best_index = policy, key, index
+        if index == 0:
+            defaults = policy
         log.info("%s trial %d %s: %s %.5f", policy_class.kind, index, params, criterion.name, result["score"])
+    gain, std_err = paired_gain(per_row[best_index], per_row[0])
+    guarded = best_index != 0 and trials[0]["eligible"] and gain <= config.tuning_z * std_err
+    if guarded:  # not clearly better than the defaults on this much validation data: keep them
+        best, best_index = defaults, 0
     best.temperature = trials[best_index]["temperature"]
     best.tuning = {"criterion": criterion.name, "n_decisions": len(criterion.decisions), "chosen": best_index,
-                   "score": trials[best_index]["score"], "default_score": trials[0]["score"], "trials": trials}
+                   "score": trials[best_index]["score"], "default_score": trials[0]["score"],
+                   "best_gain": gain, "best_gain_std_err": std_err, "kept_defaults": bool(guarded), "trials": trials}
     return best
+
+
+def paired_gain(candidate: np.ndarray, incumbent: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of the per-row difference of two configurations on the same decisions."""
+    difference = np.asarray(candidate) - np.asarray(incumbent)
+    if len(difference) < 2:
+        return float(difference.mean()) if len(difference) else 0.0, float("inf")
+    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
 
 
 def fit_baselines(interactions: Interactions, config: BaselineConfig, valid=None, slate_size: int | None = None,

@@ -24,10 +24,11 @@ from recrl.baselines import (
 from recrl.baselines.tuning import BASELINES, candidate_configurations
 from recrl.config import BaselineConfig
 from recrl.evaluate.offpolicy import choose_temperature, score_states, simulator_truth
+from recrl.ingest import ingest
 from recrl.lake import DataLayout
 from recrl.policies import slate_size_of
-from recrl.simulate import Simulator
-from recrl.states import load_transitions, load_vocab, to_arrays
+from recrl.simulate import Simulator, write_logs
+from recrl.states import build_states, load_transitions, load_vocab, to_arrays
 
 TRIALS = 12
 
@@ -41,8 +42,15 @@ def splits(layout: DataLayout, history_len: int):
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_pipeline):
-    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+def tiny(make_tiny_config, tmp_path_factory):
+    """The tiny world with 1,600 users instead of 400: with 400 the single validation day (about 2,600
+    decisions at the top two slots) is too small for any selection to carry over to the test day."""
+    root = tmp_path_factory.mktemp("tuning")
+    config = make_tiny_config(root)
+    config = dataclasses.replace(config, sim=dataclasses.replace(config.sim, n_users=1600))
+    layout = DataLayout(root)
+    ingest(write_logs(config.sim, layout.raw / "sim", layout.truth), "events", layout, config.ingest)
+    build_states(layout, config.states)
     interactions, valid, test = splits(layout, config.states.history_len)
     baselines_config = dataclasses.replace(config.baselines, tuning_trials=TRIALS)
     untuned = fit_baselines(interactions, dataclasses.replace(baselines_config, tuning_trials=1))
@@ -90,11 +98,15 @@ def test_tuned_baselines_beat_their_defaults_on_valid_and_record_why(tiny) -> No
         assert tuning["criterion"] == "snips"
         assert len(tuning["trials"]) <= TRIALS
         assert tuning["trials"][0]["hyperparameters"] == tiny["untuned"][name].hyperparameters
-        assert tuning["score"] >= tuning["default_score"]
+        assert max(t["score"] for t in tuning["trials"]) >= tuning["default_score"]
         assert policy.hyperparameters == tuning["trials"][tuning["chosen"]]["hyperparameters"]
+        if tuning["kept_defaults"]:  # the best was not clearly better: the defaults stay
+            assert tuning["chosen"] == 0 and tuning["best_gain"] <= tuning["best_gain_std_err"]
         json.dumps(tuning)  # storable as the policy's config_json
     for name in ("item-knn", "session-knn"):
-        assert tiny["tuned"][name].tuning["score"] > tiny["tuned"][name].tuning["default_score"]
+        tuning = tiny["tuned"][name].tuning
+        assert not tuning["kept_defaults"] and tuning["score"] > tuning["default_score"]
+        assert tuning["best_gain"] > tuning["best_gain_std_err"]
 
 
 def test_tuned_knn_beats_untuned_on_the_true_value_of_the_test_day(tiny) -> None:
