@@ -47,7 +47,7 @@ def build(root: Path, sim: SimConfig) -> PipelineConfig:
     return config
 
 
-def measure(root: Path, config: PipelineConfig) -> list[dict]:
+def measure(root: Path, config: PipelineConfig, untuned: bool = True) -> list[dict]:
     layout = DataLayout(root)
     vocab = load_vocab(layout)
     n = config.states.history_len
@@ -68,13 +68,14 @@ def measure(root: Path, config: PipelineConfig) -> list[dict]:
         rows.append({"policy": policy.name, "variant": variant, "temperature": temperature,
                      "true_value": float(truth(test, scores, temperature).mean()),
                      "valid_score": tuning["score"] if tuning else None,
+                     "kept_defaults": tuning["kept_defaults"] if tuning else None,
                      "hyperparameters": policy.hyperparameters, "fit_seconds": round(seconds, 1)})
         print(json.dumps(rows[-1]), flush=True)
 
-    record(PopularityPolicy(interactions, basis="interactions", name="popularity (counts)"), "untuned", 0.0)
-    untuned = dataclasses.replace(config.baselines, tuning_trials=1)
-    for policy in fit_baselines(interactions, untuned):
-        record(policy, "untuned", 0.0)
+    if untuned:
+        record(PopularityPolicy(interactions, basis="interactions", name="popularity (counts)"), "untuned", 0.0)
+        for policy in fit_baselines(interactions, dataclasses.replace(config.baselines, tuning_trials=1)):
+            record(policy, "untuned", 0.0)
     start = time.time()
     for policy in fit_baselines(interactions, config.baselines, valid=valid, slate_size=slate_size):
         record(policy, "tuned", time.time() - start)
@@ -85,12 +86,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--world", action="append", choices=sorted(WORLDS), default=None)
     parser.add_argument("--root", default="data/bench-baselines", help="data roots are ROOT/<world>")
+    parser.add_argument("--tuned-only", action="store_true", help="skip the untuned baselines")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # other worlds' rows stay
     for world in args.world or ["default", "other"]:
         root = Path(args.root) / world
         config = build(root, WORLDS[world])
-        results[world] = {"sim": dataclasses.asdict(WORLDS[world]), "rows": measure(root, config)}
+        results[world] = {"sim": dataclasses.asdict(WORLDS[world]), "rows": measure(root, config, not args.tuned_only)}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
 
