@@ -33,8 +33,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "baselines.json"
 WORLDS = {
     "default": SimConfig(),
     # A context-free logger and a user whose recent clicks dominate: a world the defaults were not set on.
-    "other": dataclasses.replace(SimConfig(), logging_category_bonus=0.0, history_decay=0.1, history_weight=3.0,
-                                 n_items=300),
+    "other": dataclasses.replace(
+        SimConfig(), logging_category_bonus=0.0, history_decay=0.1, history_weight=3.0, n_items=300
+    ),
 }
 
 
@@ -55,8 +56,14 @@ def measure(root: Path, config: PipelineConfig, untuned: bool = True) -> list[di
     test = to_arrays(load_transitions(layout, "test", kind="bandit"), n)
     slate_size = slate_size_of(test.position)
     interactions = interactions_from_transitions(load_transitions(layout, "train"), vocab.size)
-    truth = simulator_truth(Simulator(config.sim), layout.truth, vocab, config.states.reward_click,
-                            config.states.reward_purchase, slate_size)
+    truth = simulator_truth(
+        Simulator(config.sim),
+        layout.truth,
+        vocab,
+        config.states.reward_click,
+        config.states.reward_purchase,
+        slate_size,
+    )
     temperatures = config.baselines.temperatures
     rows = []
 
@@ -65,15 +72,24 @@ def measure(root: Path, config: PipelineConfig, untuned: bool = True) -> list[di
         temperature, _ = choose_temperature(score_states(policy, top.states), top, temperatures, slate_size)
         scores = score_states(policy, test.states)
         tuning = getattr(policy, "tuning", None)
-        rows.append({"policy": policy.name, "variant": variant, "temperature": temperature,
-                     "true_value": float(truth(test, scores, temperature).mean()),
-                     "valid_score": tuning["score"] if tuning else None,
-                     "kept_defaults": tuning["kept_defaults"] if tuning else None,
-                     "hyperparameters": policy.hyperparameters, "fit_seconds": round(seconds, 1)})
+        rows.append(
+            {
+                "policy": policy.name,
+                "variant": variant,
+                "temperature": temperature,
+                "true_value": float(truth(test, scores, temperature).mean()),
+                "valid_score": tuning["score"] if tuning else None,
+                "kept_defaults": tuning["kept_defaults"] if tuning else None,
+                "hyperparameters": policy.hyperparameters,
+                "fit_seconds": round(seconds, 1),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
 
     if untuned:
-        record(PopularityPolicy(interactions, basis="interactions", name="popularity (counts)"), "untuned", 0.0)
+        record(
+            PopularityPolicy(interactions, basis="interactions", name="popularity (counts)"), "untuned", 0.0
+        )
         for policy in fit_baselines(interactions, dataclasses.replace(config.baselines, tuning_trials=1)):
             record(policy, "untuned", 0.0)
     start = time.time()
@@ -92,7 +108,10 @@ def main() -> None:
     for world in args.world or ["default", "other"]:
         root = Path(args.root) / world
         config = build(root, WORLDS[world])
-        results[world] = {"sim": dataclasses.asdict(WORLDS[world]), "rows": measure(root, config, not args.tuned_only)}
+        results[world] = {
+            "sim": dataclasses.asdict(WORLDS[world]),
+            "rows": measure(root, config, not args.tuned_only),
+        }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
 

@@ -23,8 +23,15 @@ from recrl.baselines.popularity import PopularityPolicy, default_basis, populari
 from recrl.config import BaselineConfig
 from recrl.policies import PAD_INDEX, StateBatch
 
-__all__ = ["HistoryPolicy", "ItemKNNPolicy", "PopularityPolicy", "PureSVDPolicy", "SessionKNNPolicy",
-           "history_weights", "top_k_per_row"]
+__all__ = [
+    "HistoryPolicy",
+    "ItemKNNPolicy",
+    "PopularityPolicy",
+    "PureSVDPolicy",
+    "SessionKNNPolicy",
+    "history_weights",
+    "top_k_per_row",
+]
 
 
 def history_weights(history_items: np.ndarray, n_items: int, decay: float, last_n: int) -> sparse.csr_matrix:
@@ -35,7 +42,9 @@ def history_weights(history_items: np.ndarray, n_items: int, decay: float, last_
     weights = np.broadcast_to(float(decay) ** ages, recent.shape)
     rows = np.broadcast_to(np.arange(batch)[:, None], recent.shape)
     keep = recent != PAD_INDEX
-    return sparse.csr_matrix((weights[keep], (rows[keep], recent[keep])), shape=(batch, n_items))  # duplicates summed
+    return sparse.csr_matrix(
+        (weights[keep], (rows[keep], recent[keep])), shape=(batch, n_items)
+    )  # duplicates summed
 
 
 def top_k_per_row(matrix: sparse.spmatrix, k: int) -> sparse.csr_matrix:
@@ -60,23 +69,34 @@ class HistoryPolicy:
     kind = ""
     defaults: dict = {}
 
-    def __init__(self, interactions: Interactions, config: BaselineConfig | None = None, temperature: float = 1.0,
-                 name: str | None = None, **hyperparameters) -> None:
+    def __init__(
+        self,
+        interactions: Interactions,
+        config: BaselineConfig | None = None,
+        temperature: float = 1.0,
+        name: str | None = None,
+        **hyperparameters,
+    ) -> None:
         config = config or BaselineConfig()
         unknown = set(hyperparameters) - set(self.default_hyperparameters(config))
         if unknown:
             raise ValueError(f"unknown {self.kind} hyperparameter(s): {sorted(unknown)}")
         self.hyperparameters = self.default_hyperparameters(config) | hyperparameters
         self.n_items = interactions.n_items
-        self.popularity = popularity_scores(interactions, default_basis(interactions), config.popularity_prior)
+        self.popularity = popularity_scores(
+            interactions, default_basis(interactions), config.popularity_prior
+        )
         self.temperature = temperature
         self.name = name or self.kind
         self.fit(interactions)
 
     @classmethod
     def default_hyperparameters(cls, config: BaselineConfig) -> dict:
-        return {"decay": config.history_decay, "history_len": config.knn_history_items,
-                "pop_weight": config.pop_weight}
+        return {
+            "decay": config.history_decay,
+            "history_len": config.knn_history_items,
+            "pop_weight": config.pop_weight,
+        }
 
     def fit(self, interactions: Interactions) -> None:
         raise NotImplementedError
@@ -95,8 +115,9 @@ class HistoryPolicy:
         raise NotImplementedError
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], hyperparameters: dict, name: str,
-                    temperature: float) -> HistoryPolicy:
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], hyperparameters: dict, name: str, temperature: float
+    ) -> HistoryPolicy:
         policy = cls.__new__(cls)
         policy.hyperparameters, policy.name, policy.temperature = dict(hyperparameters), name, temperature
         policy.popularity = arrays["popularity"]
@@ -112,14 +133,19 @@ class HistoryPolicy:
 
 def csr_arrays(prefix: str, matrix: sparse.csr_matrix) -> dict[str, np.ndarray]:
     """A CSR matrix as plain arrays (``prefix.data`` ...) for safetensors."""
-    return {f"{prefix}.data": matrix.data, f"{prefix}.indices": matrix.indices.astype(np.int64),
-            f"{prefix}.indptr": matrix.indptr.astype(np.int64), f"{prefix}.shape": np.asarray(matrix.shape)}
+    return {
+        f"{prefix}.data": matrix.data,
+        f"{prefix}.indices": matrix.indices.astype(np.int64),
+        f"{prefix}.indptr": matrix.indptr.astype(np.int64),
+        f"{prefix}.shape": np.asarray(matrix.shape),
+    }
 
 
 def csr_from_arrays(prefix: str, arrays: dict[str, np.ndarray]) -> sparse.csr_matrix:
     shape = tuple(int(s) for s in arrays[f"{prefix}.shape"])
-    return sparse.csr_matrix((arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]),
-                             shape=shape)
+    return sparse.csr_matrix(
+        (arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]), shape=shape
+    )
 
 
 def forward_cooccurrence(interactions: Interactions, window: int) -> sparse.csr_matrix:
@@ -132,7 +158,9 @@ def forward_cooccurrence(interactions: Interactions, window: int) -> sparse.csr_
         cols.append(item[d:][pair])
         weights.append(np.full(int(pair.sum()), 1.0 / d))
     v = interactions.n_items
-    return sparse.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(v, v))
+    return sparse.csr_matrix(
+        (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(v, v)
+    )
 
 
 class ItemKNNPolicy(HistoryPolicy):
@@ -151,7 +179,10 @@ class ItemKNNPolicy(HistoryPolicy):
     @classmethod
     def default_hyperparameters(cls, config: BaselineConfig) -> dict:
         return super().default_hyperparameters(config) | {
-            "neighbors": config.knn_neighbors, "shrink": config.knn_shrink, "sequential": False}
+            "neighbors": config.knn_neighbors,
+            "shrink": config.knn_shrink,
+            "sequential": False,
+        }
 
     def fit(self, interactions: Interactions) -> None:
         h = self.hyperparameters
@@ -193,7 +224,9 @@ class SessionKNNPolicy(HistoryPolicy):
     @classmethod
     def default_hyperparameters(cls, config: BaselineConfig) -> dict:
         return super().default_hyperparameters(config) | {
-            "neighbors": config.sknn_neighbors, "sample": config.sknn_sample}
+            "neighbors": config.sknn_neighbors,
+            "sample": config.sknn_sample,
+        }
 
     def fit(self, interactions: Interactions) -> None:
         self.sessions = interactions.session_item_matrix()  # (S, V) binary
@@ -202,7 +235,9 @@ class SessionKNNPolicy(HistoryPolicy):
 
     def _prepare(self) -> None:
         norms = np.sqrt(np.asarray(self.sessions.sum(axis=1)).ravel())
-        self.sessions_normed_t = (sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ self.sessions).T.tocsr()  # (V, S)
+        self.sessions_normed_t = (
+            sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ self.sessions
+        ).T.tocsr()  # (V, S)
         self.recent_first = np.argsort(-self.session_ts, kind="stable")  # (S,)
 
     def fitted_arrays(self) -> dict[str, np.ndarray]:
@@ -214,7 +249,9 @@ class SessionKNNPolicy(HistoryPolicy):
         self._prepare()
 
     def bag_scores(self, bag: sparse.csr_matrix) -> np.ndarray:
-        return np.concatenate([self._chunk_scores(bag[s:s + self.chunk]) for s in range(0, bag.shape[0], self.chunk)])
+        return np.concatenate(
+            [self._chunk_scores(bag[s : s + self.chunk]) for s in range(0, bag.shape[0], self.chunk)]
+        )
 
     def _chunk_scores(self, bag: sparse.csr_matrix) -> np.ndarray:
         h = self.hyperparameters
@@ -245,7 +282,9 @@ class PureSVDPolicy(HistoryPolicy):
     def fit(self, interactions: Interactions) -> None:
         sessions = interactions.session_item_matrix()
         n_factors = max(1, min(int(self.hyperparameters["n_factors"]), min(sessions.shape) - 1))
-        svd = TruncatedSVD(n_components=n_factors, random_state=int(self.hyperparameters["seed"])).fit(sessions)
+        svd = TruncatedSVD(n_components=n_factors, random_state=int(self.hyperparameters["seed"])).fit(
+            sessions
+        )
         self.item_factors = svd.components_.T.copy()  # (V, F)
 
     def fitted_arrays(self) -> dict[str, np.ndarray]:

@@ -42,8 +42,9 @@ def shrunk_rate(reward: np.ndarray, shown: np.ndarray, prior: float) -> np.ndarr
     return (reward + prior * mean) / (shown + prior + 1e-12)
 
 
-def popularity_scores(interactions: Interactions, basis: str, prior: float,
-                      position_adjusted: bool = False) -> np.ndarray:
+def popularity_scores(
+    interactions: Interactions, basis: str, prior: float, position_adjusted: bool = False
+) -> np.ndarray:
     """(V,) standardised popularity of ``basis`` 'impressions' (debiased) or 'interactions' (counts)."""
     if basis == "impressions":
         if not interactions.has_exposure:
@@ -69,9 +70,16 @@ class PopularityPolicy:
 
     kind = "popularity"
 
-    def __init__(self, interactions: Interactions, config=None, temperature: float = 1.0,
-                 name: str = "popularity", basis: str | None = None, prior: float | None = None,
-                 position_adjusted: bool = False) -> None:
+    def __init__(
+        self,
+        interactions: Interactions,
+        config=None,
+        temperature: float = 1.0,
+        name: str = "popularity",
+        basis: str | None = None,
+        prior: float | None = None,
+        position_adjusted: bool = False,
+    ) -> None:
         basis = basis or default_basis(interactions)
         prior = float(prior if prior is not None else getattr(config, "popularity_prior", 100.0))
         self.hyperparameters = {"basis": basis, "prior": prior, "position_adjusted": bool(position_adjusted)}
@@ -83,8 +91,9 @@ class PopularityPolicy:
         return {"popularity": self.popularity}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], hyperparameters: dict, name: str,
-                    temperature: float) -> PopularityPolicy:
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], hyperparameters: dict, name: str, temperature: float
+    ) -> PopularityPolicy:
         policy = cls.__new__(cls)
         policy.popularity = arrays["popularity"]
         policy.hyperparameters, policy.name, policy.temperature = dict(hyperparameters), name, temperature

@@ -24,8 +24,13 @@ POLICY_KINDS = {cls.kind: cls for cls in (PopularityPolicy, ItemKNNPolicy, Sessi
 
 def baseline_config(policy) -> dict:
     """What made a fitted baseline: kind, name, temperature, hyperparameters and (if tuned) its search."""
-    return {"kind": policy.kind, "name": policy.name, "temperature": float(policy.temperature),
-            "hyperparameters": dict(policy.hyperparameters), "tuning": getattr(policy, "tuning", None)}
+    return {
+        "kind": policy.kind,
+        "name": policy.name,
+        "temperature": float(policy.temperature),
+        "hyperparameters": dict(policy.hyperparameters),
+        "tuning": getattr(policy, "tuning", None),
+    }
 
 
 def save_baseline(policy, folder: str | Path) -> Path:
@@ -43,8 +48,11 @@ def load_baseline(folder: str | Path):
     folder = Path(folder)
     config = json.loads((folder / CONFIG_FILE).read_text())
     if config["kind"] not in POLICY_KINDS:
-        raise ValueError(f"{folder}: unknown baseline kind {config['kind']!r} (known: {sorted(POLICY_KINDS)})")
-    policy = POLICY_KINDS[config["kind"]].from_arrays(load_file(str(folder / PARAMS_FILE)), config["hyperparameters"],
-                                                      config["name"], config["temperature"])
+        raise ValueError(
+            f"{folder}: unknown baseline kind {config['kind']!r} (known: {sorted(POLICY_KINDS)})"
+        )
+    policy = POLICY_KINDS[config["kind"]].from_arrays(
+        load_file(str(folder / PARAMS_FILE)), config["hyperparameters"], config["name"], config["temperature"]
+    )
     policy.tuning = config.get("tuning")
     return policy

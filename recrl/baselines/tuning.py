@@ -51,8 +51,8 @@ _HISTORY = {
 }
 SEARCH_SPACES: dict[str, dict[str, tuple]] = {
     "popularity": {"prior": (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0), "position_adjusted": (False, True)},
-    "item-knn": _HISTORY | {"neighbors": (10, 20, 50, 100, 200), "shrink": (0.0, 5.0, 20.0, 100.0),
-                            "sequential": (False, True)},
+    "item-knn": _HISTORY
+    | {"neighbors": (10, 20, 50, 100, 200), "shrink": (0.0, 5.0, 20.0, 100.0), "sequential": (False, True)},
     "session-knn": _HISTORY | {"neighbors": (20, 50, 100, 200, 500), "sample": (250, 500, 1000, 2500, 10000)},
     "pure-svd": _HISTORY | {"n_factors": (4, 8, 16, 32, 64, 128)},
 }
@@ -61,12 +61,17 @@ SEARCH_SPACES: dict[str, dict[str, tuple]] = {
 
 def default_hyperparameters(policy_class: type, interactions: Interactions, config: BaselineConfig) -> dict:
     if policy_class is PopularityPolicy:
-        return {"basis": default_basis(interactions), "prior": float(config.popularity_prior),
-                "position_adjusted": False}
+        return {
+            "basis": default_basis(interactions),
+            "prior": float(config.popularity_prior),
+            "position_adjusted": False,
+        }
     return policy_class.default_hyperparameters(config)
 
 
-def candidate_configurations(policy_class: type, interactions: Interactions, config: BaselineConfig) -> list[dict]:
+def candidate_configurations(
+    policy_class: type, interactions: Interactions, config: BaselineConfig
+) -> list[dict]:
     """The defaults, then up to ``tuning_trials - 1`` distinct seeded draws from the search space."""
     defaults = default_hyperparameters(policy_class, interactions, config)
     space = SEARCH_SPACES[policy_class.kind]
@@ -109,18 +114,29 @@ class ValidCriterion:
             weight = probs[np.arange(len(valid)), valid.action] / valid.propensity  # (B,) w_i
             # Per-row SNIPS contributions, mean = the estimate: V + w_i (r_i - V) / mean(w).
             per_row = row["snips"] + weight * (valid.reward - row["snips"]) / weight.mean()
-            return {"score": float(row["snips"]), "temperature": temperature, "ess": float(row["ess"]),
-                    "eligible": bool(row["ess"] >= MIN_ESS_SHARE * len(valid)), "per_row": per_row}
+            return {
+                "score": float(row["snips"]),
+                "temperature": temperature,
+                "ess": float(row["ess"]),
+                "eligible": bool(row["ess"] >= MIN_ESS_SHARE * len(valid)),
+                "per_row": per_row,
+            }
         k = int(self.name.split("@")[1])
         positive = valid.reward > 0
         ranks = item_ranks(scores[positive], valid.action[positive])
         per_row = (ranks < k) / np.log2(ranks + 2.0)  # (P,) NDCG@k of each positive decision
-        return {"score": hit_and_ndcg(ranks, (k,))[("ndcg", k)], "temperature": float(policy.temperature),
-                "ess": None, "eligible": bool(positive.any()), "per_row": per_row}
+        return {
+            "score": hit_and_ndcg(ranks, (k,))[("ndcg", k)],
+            "temperature": float(policy.temperature),
+            "ess": None,
+            "eligible": bool(positive.any()),
+            "per_row": per_row,
+        }
 
 
-def make_criterion(valid, config: BaselineConfig, slate_size: int | None = None,
-                   criterion: str | None = None) -> ValidCriterion:
+def make_criterion(
+    valid, config: BaselineConfig, slate_size: int | None = None, criterion: str | None = None
+) -> ValidCriterion:
     """The criterion ``criterion`` (default ``config.tuning_criterion``) on a seeded sample of ``valid``."""
     name = criterion or config.tuning_criterion
     has_propensity = len(valid) > 0 and bool(np.isfinite(valid.propensity).all())
@@ -160,9 +176,17 @@ def tune(policy_class: type, interactions: Interactions, config: BaselineConfig,
     if guarded:  # not clearly better than the defaults on this much validation data: keep them
         best, best_index = defaults, 0
     best.temperature = trials[best_index]["temperature"]
-    best.tuning = {"criterion": criterion.name, "n_decisions": len(criterion.decisions), "chosen": best_index,
-                   "score": trials[best_index]["score"], "default_score": trials[0]["score"],
-                   "best_gain": gain, "best_gain_std_err": std_err, "kept_defaults": bool(guarded), "trials": trials}
+    best.tuning = {
+        "criterion": criterion.name,
+        "n_decisions": len(criterion.decisions),
+        "chosen": best_index,
+        "score": trials[best_index]["score"],
+        "default_score": trials[0]["score"],
+        "best_gain": gain,
+        "best_gain_std_err": std_err,
+        "kept_defaults": bool(guarded),
+        "trials": trials,
+    }
     return best
 
 
@@ -174,8 +198,14 @@ def paired_gain(candidate: np.ndarray, incumbent: np.ndarray) -> tuple[float, fl
     return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
 
 
-def fit_baselines(interactions: Interactions, config: BaselineConfig, valid=None, slate_size: int | None = None,
-                  save_dir: str | Path | None = None, criterion: str | None = None) -> list:
+def fit_baselines(
+    interactions: Interactions,
+    config: BaselineConfig,
+    valid=None,
+    slate_size: int | None = None,
+    save_dir: str | Path | None = None,
+    criterion: str | None = None,
+) -> list:
     """Every baseline fitted on the training interactions: tuned on ``valid`` (TransitionArrays of the
     validation days) when given and ``config.tuning_trials`` > 1, else with the config's defaults.
 
@@ -188,7 +218,9 @@ def fit_baselines(interactions: Interactions, config: BaselineConfig, valid=None
         if tuned:
             policy = tune(policy_class, interactions, config, rule)
         else:
-            policy = policy_class(interactions, config, **default_hyperparameters(policy_class, interactions, config))
+            policy = policy_class(
+                interactions, config, **default_hyperparameters(policy_class, interactions, config)
+            )
             policy.tuning = None
         policies.append(policy)
         if save_dir is not None:

@@ -20,8 +20,15 @@ def exposed_interactions() -> Interactions:
     clicks = np.array([0, 0, 12, 60, 1, 15], dtype=float)
     item = np.repeat(np.arange(N_ITEMS), clicks.astype(int))  # one positive interaction per click
     session = np.arange(len(item))
-    return Interactions(session, item, n_sessions=len(item), n_items=N_ITEMS, item_shown=shown,
-                        item_reward=0.2 * clicks, item_examined=shown)
+    return Interactions(
+        session,
+        item,
+        n_sessions=len(item),
+        n_items=N_ITEMS,
+        item_shown=shown,
+        item_reward=0.2 * clicks,
+        item_examined=shown,
+    )
 
 
 def empty_states() -> StateBatch:

@@ -55,8 +55,15 @@ def tiny(make_tiny_config, tmp_path_factory):
     baselines_config = dataclasses.replace(config.baselines, tuning_trials=TRIALS)
     untuned = fit_baselines(interactions, dataclasses.replace(baselines_config, tuning_trials=1))
     tuned = fit_baselines(interactions, baselines_config, valid=valid)
-    return {"interactions": interactions, "valid": valid, "test": test, "config": config, "layout": layout,
-            "untuned": {p.name: p for p in untuned}, "tuned": {p.name: p for p in tuned}}
+    return {
+        "interactions": interactions,
+        "valid": valid,
+        "test": test,
+        "config": config,
+        "layout": layout,
+        "untuned": {p.name: p for p in untuned},
+        "tuned": {p.name: p for p in tuned},
+    }
 
 
 @pytest.mark.parametrize("k", [3, 10])
@@ -71,7 +78,9 @@ def test_item_knn_keeps_at_most_k_sparse_neighbours_per_item(tiny, k) -> None:
 
 
 def test_sequential_item_knn_is_directed(tiny) -> None:
-    similarity = ItemKNNPolicy(tiny["interactions"], BaselineConfig(), neighbors=1000, sequential=True).similarity
+    similarity = ItemKNNPolicy(
+        tiny["interactions"], BaselineConfig(), neighbors=1000, sequential=True
+    ).similarity
     assert abs(similarity - similarity.T).max() > 1e-6  # "i then j" differs from "j then i"
 
 
@@ -88,8 +97,12 @@ def test_search_is_bounded_and_starts_from_the_defaults(tiny) -> None:
         candidates = candidate_configurations(policy_class, tiny["interactions"], config)
         assert 1 < len(candidates) <= min(TRIALS, 20)
         assert len({json.dumps(c, sort_keys=True) for c in candidates}) == len(candidates)
-        assert candidates[0] == candidate_configurations(policy_class, tiny["interactions"],
-                                                         BaselineConfig(tuning_trials=1))[0]
+        assert (
+            candidates[0]
+            == candidate_configurations(policy_class, tiny["interactions"], BaselineConfig(tuning_trials=1))[
+                0
+            ]
+        )
 
 
 def test_tuned_baselines_beat_their_defaults_on_valid_and_record_why(tiny) -> None:
@@ -112,12 +125,19 @@ def test_tuned_baselines_beat_their_defaults_on_valid_and_record_why(tiny) -> No
 def test_tuned_knn_beats_untuned_on_the_true_value_of_the_test_day(tiny) -> None:
     config, layout, valid, test = tiny["config"], tiny["layout"], tiny["valid"], tiny["test"]
     slate_size = slate_size_of(test.position)
-    truth = simulator_truth(Simulator(config.sim), layout.truth, load_vocab(layout), config.states.reward_click,
-                            config.states.reward_purchase, slate_size)
+    truth = simulator_truth(
+        Simulator(config.sim),
+        layout.truth,
+        load_vocab(layout),
+        config.states.reward_click,
+        config.states.reward_purchase,
+        slate_size,
+    )
 
     def true_value(policy) -> float:
-        temperature, _ = choose_temperature(score_states(policy, valid.states), valid,
-                                            config.baselines.temperatures, slate_size)
+        temperature, _ = choose_temperature(
+            score_states(policy, valid.states), valid, config.baselines.temperatures, slate_size
+        )
         return float(truth(test, score_states(policy, test.states), temperature).mean())
 
     for name in ("item-knn", "session-knn"):
@@ -133,8 +153,14 @@ def test_tuning_never_reads_the_test_days(tiny_pipeline, tmp_path) -> None:
         table = pq.read_table(path)
         scrambled = pc.subtract(pa.scalar(1.0), pc.fill_null(table.column("reward"), 0.0))
         table = table.set_column(table.schema.get_field_index("reward"), "reward", scrambled)
-        pq.write_table(table.set_column(table.schema.get_field_index("action"), "action",
-                                        pc.add(pc.bit_wise_and(table.column("action"), 7), 2)), path)
+        pq.write_table(
+            table.set_column(
+                table.schema.get_field_index("action"),
+                "action",
+                pc.add(pc.bit_wise_and(table.column("action"), 7), 2),
+            ),
+            path,
+        )
     small = dataclasses.replace(config.baselines, tuning_trials=4)
     records = []
     for root in (layout, copy):
@@ -161,7 +187,11 @@ def test_saved_baselines_reload_and_score_identically(tiny, tmp_path) -> None:
         folder = save_baseline(policy, tmp_path / policy.name)
         assert sorted(p.name for p in folder.iterdir()) == ["config.json", "params.safetensors"]
         loaded = load_baseline(folder)
-        assert (type(loaded), loaded.name, loaded.temperature) == (type(policy), policy.name, policy.temperature)
+        assert (type(loaded), loaded.name, loaded.temperature) == (
+            type(policy),
+            policy.name,
+            policy.temperature,
+        )
         assert loaded.hyperparameters == policy.hyperparameters and loaded.tuning == policy.tuning
         assert np.array_equal(loaded.item_scores(states), policy.item_scores(states))
 
@@ -171,4 +201,6 @@ def test_fit_baselines_saves_each_under_its_name(tiny, tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in fitted)
     states = tiny["valid"].states.take(slice(0, 100))
     for policy in fitted:
-        assert np.array_equal(load_baseline(tmp_path / policy.name).item_scores(states), policy.item_scores(states))
+        assert np.array_equal(
+            load_baseline(tmp_path / policy.name).item_scores(states), policy.item_scores(states)
+        )
