@@ -348,14 +348,47 @@ class AgentConfig:
 
 @_config_model("baselines")
 class BaselineConfig:
-    """Collaborative-filtering and popularity baselines."""
+    """Popularity and collaborative-filtering baselines (``recrl.baselines``); the fields below are the
+    untuned defaults, and with ``tuning_trials`` > 1 the first configuration the validation search tries."""
 
     knn_neighbors: Count = 50
     """Neighbours kept per item in item-kNN."""
     knn_history_items: Count = 5
-    """Most recent history items whose neighbours are summed in item-kNN."""
+    """Most recent history items in the bag of every history-based baseline (item-kNN, session-kNN, PureSVD)."""
     temperatures: Annotated[tuple[Positive, ...], Field(min_length=1)] = (0.05, 0.1, 0.2, 0.5, 1.0)
     """Softmax temperatures (> 0) tried on the validation split (chosen by validation reward, never on test)."""
+    popularity_prior: NonNegative = 100.0
+    """m of exposure-debiased popularity (r_i + m mean) / (n_i + m): impressions' worth of prior at the
+    global reward per impression."""
+    history_decay: Probability = 0.8
+    """Weight decay^age of a history item in the bag (1 for the most recent)."""
+    pop_weight: NonNegative = 0.05
+    """Weight of the standardised popularity added to every history-based baseline's scores (best item = 1)."""
+    knn_shrink: NonNegative = 0.0
+    """Shrinkage of item-kNN's cosine, C_ij / (sqrt(n_i n_j) + shrink): damps pairs seen in few sessions."""
+    sknn_neighbors: Count = 50
+    """Neighbour sessions that vote in session-kNN."""
+    sknn_sample: Count = 1000
+    """Session-kNN considers only the most recent this-many training sessions sharing an item with the history."""
+    svd_factors: Count = 32
+    """Factors of PureSVD."""
+    tuning_trials: Count = 12
+    """Configurations tried per baseline on the validation split (the defaults first, then a seeded random
+    sample of ``recrl.baselines.tuning.SEARCH_SPACES``); 1 = defaults only, no tuning."""
+    tuning_criterion: Annotated[str, Field(pattern=r"^(auto|snips|ndcg@[1-9][0-9]*)$")] = "auto"
+    """Validation score of a configuration: 'snips' (the served policy at its best temperature with ESS above
+    the floor; needs logged propensities), 'ndcg@10' (rank of the next positive item; any log), or 'auto'
+    (snips where every validation decision has a propensity, else ndcg@10)."""
+    tuning_max_decisions: NonNegativeInt = 6000
+    """Validation decisions scored per configuration (a seeded sample when there are more; 0 = all)."""
+    tuning_slots: NonNegativeInt = 2
+    """Only validation decisions at the first this-many slate slots are scored while tuning: the exact
+    Plackett-Luce marginal of the third slot costs O(V^2) per decision, the first two O(V); 0 = all slots."""
+    tuning_z: NonNegative = 1.0
+    """The best configuration replaces the defaults only where its paired gain over them on the validation
+    decisions exceeds this many standard errors; 0 = always take the best valid score."""
+    tuning_seed: Seed = 0
+    """Seed of the random search and of the validation sample."""
 
 
 def _distinct(value: tuple[Any, ...]) -> tuple[Any, ...]:

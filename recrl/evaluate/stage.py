@@ -53,7 +53,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     slate_size = slate_size_of(test.position)
 
     interactions = interactions_from_transitions(train_table, vocab.size)
-    baselines = fit_baselines(interactions, config.baselines)
+    baselines = fit_baselines(interactions, config.baselines, valid=valid, slate_size=slate_size,
+                              save_dir=layout.models / run_id / "baselines")
     model, _ = load_checkpoint(layout.models / run_id)
     policies = [(ActorCriticPolicy(model), "agent")] + [(b, "baseline") for b in baselines]
 

@@ -78,7 +78,19 @@ def test_every_baseline_scores_real_states(tiny_pipeline) -> None:
 def test_interactions_need_a_positive() -> None:
     import pyarrow as pa
 
-    empty = pa.table({"user_id": ["u"], "session_id": ["s"], "ts": [0], "action": [2], "click": [0], "cart": [0],
-                      "purchase": [0]})
+    empty = pa.table(
+        {
+            "kind": ["bandit"],
+            "user_id": ["u"],
+            "session_id": ["s"],
+            "ts": [0],
+            "action": [2],
+            "position": [0],
+            "click": [0],
+            "cart": [0],
+            "purchase": [0],
+            "reward": [0.0],
+        }
+    )
     with pytest.raises(ValueError, match="no positive interaction"):
         interactions_from_transitions(empty, 5)
