@@ -165,6 +165,42 @@ class AgentConfig:
     num_threads: int = 1
     """torch CPU threads while training: this small model gains little from more, and on shared cores
     extra threads cost a lot (measured 4.5x slower per step with 2 threads on a loaded 2-core machine)."""
+    patience: int = 2
+    """Early stopping: training stops after this many epochs without a better validation NDCG@10 of the
+    next positive item (valid split), and the best epoch's weights are kept; 0 = run every epoch."""
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    """Supervised SASRec-style next-item model on the actor's BERT encoder (``recrl.agents.sequential``)."""
+
+    seed: int = 0
+    """Seed of initialisation and batch order."""
+    hidden_size: int = 64
+    """BERT hidden size (also the item-embedding size)."""
+    num_layers: int = 2
+    """BERT transformer layers."""
+    num_heads: int = 2
+    """BERT attention heads."""
+    intermediate_size: int = 128
+    """BERT feed-forward width."""
+    dropout: float = 0.1
+    """Dropout inside BERT."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    batch_size: int = 256
+    """Positive decisions per gradient step."""
+    epochs: int = 20
+    """Most passes over the training split's positive decisions."""
+    patience: int = 3
+    """Early stopping: stop after this many epochs without a better validation NDCG@10 of the next
+    positive item (valid split); the best epoch's weights are kept. 0 = run every epoch."""
+    temperature: float = 1.0
+    """Softmax temperature of the served policy."""
+    device: str = "auto"
+    """'cpu', 'cuda' or 'auto' (cuda when available)."""
+    num_threads: int = 1
+    """torch CPU threads while training (see ``AgentConfig.num_threads``)."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +253,7 @@ class PipelineConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     states: StatesConfig = field(default_factory=StatesConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    sequential: SequentialConfig = field(default_factory=SequentialConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 

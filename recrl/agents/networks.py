@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from recrl.config import AgentConfig
+from recrl.config import AgentConfig, SequentialConfig
 from recrl.policies import N_RESERVED, plackett_luce_slot_marginals
 from recrl.schema import HISTORY_TYPE_CODE
 
@@ -37,10 +37,14 @@ class NetworkShape:
     """K: positions per slate (critic position offsets)."""
 
 
+EncoderSettings = AgentConfig | SequentialConfig
+"""Either config: both carry the encoder's hidden_size, num_layers, num_heads, intermediate_size, dropout."""
+
+
 class StateEncoder(nn.Module):
     """History (B, N) -> state vector (B, H) with a small BERT."""
 
-    def __init__(self, shape: NetworkShape, config: AgentConfig) -> None:
+    def __init__(self, shape: NetworkShape, config: EncoderSettings) -> None:
         super().__init__()
         self.cls_index = shape.n_items  # one extra word id after the vocabulary
         bert_config = BertConfig(
@@ -99,6 +103,10 @@ class ActorCritic(nn.Module):
         logits = self.actor_proj(state) @ self.encoder.item_embeddings.T + self.actor_bias  # (B, V)
         return logits.masked_fill(self.reserved, float("-inf"))
 
+    def item_logits(self, history_items: torch.Tensor, history_types: torch.Tensor) -> torch.Tensor:
+        """(B, V) the served policy's logits: the actor's."""
+        return self.actor_logits(self.encode(history_items, history_types))
+
     def q_values(self, state: torch.Tensor, which: int) -> torch.Tensor:
         """(B, V, K) Q(s, a, k) of critic ``which`` (0 or 1)."""
         # The critic reads the item embeddings but does not shape them: they also score the actor's
@@ -111,6 +119,26 @@ class ActorCritic(nn.Module):
     def behaviour_logits(self, state: torch.Tensor) -> torch.Tensor:
         """(B, V) logits of beta(a | s); the state is detached so beta does not shape the encoder."""
         logits = self.behaviour(state.detach())
+        return logits.masked_fill(self.reserved, float("-inf"))
+
+
+class SequentialRecommender(nn.Module):
+    """SASRec-style supervised next-item model (Kang & McAuley, ICDM 2018) on the same encoder: the
+    state scores every item by <W s, e_a> + b_a over the tied item embeddings, as the actor does."""
+
+    def __init__(self, shape: NetworkShape, config: EncoderSettings) -> None:
+        super().__init__()
+        self.shape = shape
+        self.encoder = StateEncoder(shape, config)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.bias = nn.Parameter(torch.zeros(shape.n_items))
+        reserved = torch.zeros(shape.n_items, dtype=torch.bool)
+        reserved[:N_RESERVED] = True
+        self.register_buffer("reserved", reserved, persistent=False)
+
+    def item_logits(self, history_items: torch.Tensor, history_types: torch.Tensor) -> torch.Tensor:
+        state = self.encoder(history_items, history_types)  # (B, H)
+        logits = self.proj(state) @ self.encoder.item_embeddings.T + self.bias  # (B, V)
         return logits.masked_fill(self.reserved, float("-inf"))
 
 

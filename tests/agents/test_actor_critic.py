@@ -63,7 +63,7 @@ def test_actor_learns_the_rewarded_item_from_uniform_logs(behaviour: str) -> Non
     probs = softmax_probs(ActorCriticPolicy(model).item_scores(data.states.take(slice(0, 500))), 1.0)
     assert np.mean(probs.argmax(axis=1) == good) > 0.9
     assert probs[:, good].mean() > 5.0 / (n_items - 2)  # far above the uniform logger's share
-    assert all(np.isfinite([e.critic_loss, e.actor_loss, e.behaviour_loss]).all() for e in logs)
+    assert all(np.isfinite([e["critic_loss"], e["actor_loss"], e["behaviour_loss"]]).all() for e in logs)
 
 
 def test_inverse_propensity_weights_undo_the_loggers_exposure_bias() -> None:
