@@ -39,7 +39,9 @@ up-weighting their few clicks adds more variance than it removes bias; the pi / 
 concentrates the gradient on items the actor already prefers. The default corrects over-exposure only.
 Every weight is non-negative, so the loss is bounded below; an advantage form -w A log pi collapsed to
 near uniform (a negative advantage drives log pi(a) to minus infinity on logged data). During
-``warmup_epochs`` y = r.
+``warmup_epochs`` y = r. The table above was measured before validation-based early stopping: epochs now
+run through ``recrl.agents.training`` (valid-split NDCG@10 of the next positive item picks the epoch
+kept, ``AgentConfig.patience``; resumable state, TensorBoard scalars, progress bar).
 References: Xin et al., SIGIR 2020 (SQN) and WSDM 2022 (SA2C); Chen et al., WSDM 2019 (off-policy
 correction on logged recommendations, learned beta on a detached state).
 """
