@@ -30,8 +30,8 @@ def test_torch_marginal_at_logged_slot_equals_numpy_marginals() -> None:
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.full(12, 0.5), size=64)
     action = rng.integers(0, 12, 64)
-    position = rng.integers(0, 3, 64)
-    expected = plackett_luce_marginals(probs, 3)[np.arange(64), action, position]
+    position = rng.integers(0, 5, 64)  # slates of five: the race integral at slots 3 and 4
+    expected = plackett_luce_marginals(probs, 5)[np.arange(64), action, position]
     got = plackett_luce_marginal_at(torch.tensor(probs), torch.tensor(action), torch.tensor(position))
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-14)
 
