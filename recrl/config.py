@@ -326,6 +326,42 @@ class AgentConfig:
     num_threads: Count = 1
     """torch CPU threads while training: this small model gains little from more, and on shared cores
     extra threads cost a lot (measured 4.5x slower per step with 2 threads on a loaded 2-core machine)."""
+    patience: NonNegativeInt = 2
+    """Early stopping: training stops after this many epochs without a better validation NDCG@10 of the
+    next positive item (valid split), and the best epoch's weights are kept; 0 = run every epoch."""
+
+
+@_config_model("sequential")
+class SequentialConfig:
+    """Supervised SASRec-style next-item model on the actor's BERT encoder (``recrl.agents.sequential``)."""
+
+    seed: Seed = 0
+    """Seed of initialisation and batch order."""
+    hidden_size: Count = 64
+    """BERT hidden size (also the item-embedding size)."""
+    num_layers: Count = 2
+    """BERT transformer layers."""
+    num_heads: Count = 2
+    """BERT attention heads."""
+    intermediate_size: Count = 128
+    """BERT feed-forward width."""
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0), NotBool] = 0.1
+    """Dropout inside BERT."""
+    lr: Positive = 1e-3
+    """Adam learning rate."""
+    batch_size: Count = 256
+    """Positive decisions per gradient step."""
+    epochs: Count = 20
+    """Most passes over the training split's positive decisions."""
+    patience: NonNegativeInt = 3
+    """Early stopping: stop after this many epochs without a better validation NDCG@10 of the next
+    positive item (valid split); the best epoch's weights are kept. 0 = run every epoch."""
+    temperature: Positive = 1.0
+    """Softmax temperature of the served policy."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """'cpu', 'cuda' or 'auto' (cuda when available)."""
+    num_threads: Count = 1
+    """torch CPU threads while training (see ``AgentConfig.num_threads``)."""
 
     @field_validator("num_heads")
     @classmethod
@@ -468,6 +504,8 @@ class PipelineConfig:
     """Lake -> transitions."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     """The actor-critic."""
+    sequential: SequentialConfig = field(default_factory=SequentialConfig)
+    """The supervised SASRec-style baseline."""
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     """The baseline policies."""
     eval: EvalConfig = field(default_factory=EvalConfig)

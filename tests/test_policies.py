@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from recrl.policies import N_RESERVED, SERVING_EPSILON, plackett_luce_marginals, slate_size_of, softmax_probs
+from recrl import policies
+from recrl.policies import (
+    MAX_SLATE_SIZE,
+    N_RESERVED,
+    SERVING_EPSILON,
+    plackett_luce_marginals,
+    plackett_luce_slot_marginals,
+    slate_size_of,
+    softmax_probs,
+)
 
 
 def sample_slates(probs: np.ndarray, slate_size: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -43,7 +54,42 @@ def test_uniform_policy_has_uniform_marginals() -> None:
 
 def test_marginals_reject_unsupported_slate_size() -> None:
     with pytest.raises(ValueError, match="slate_size"):
-        plackett_luce_marginals(np.full((1, 10), 0.1), 4)
+        plackett_luce_marginals(np.full((1, 10), 0.1), MAX_SLATE_SIZE + 1)
+    with pytest.raises(ValueError, match="slots"):  # more slots than items
+        plackett_luce_slot_marginals(np.full((1, 3), 1 / 3), np.array([3]))
+
+
+def brute_force_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:
+    """(V, K) by enumerating every ordered slate: P(slate) = prod_k p_{i_k} / (mass not yet drawn)."""
+    out = np.zeros((len(probs), slate_size))
+    for slate in itertools.permutations(range(len(probs)), slate_size):
+        chance, left = 1.0, list(range(len(probs)))
+        for i in slate:
+            chance *= probs[i] / probs[left].sum()
+            left.remove(i)
+        out[list(slate), np.arange(slate_size)] += chance
+    return out
+
+
+@pytest.mark.parametrize("concentration", [0.3, 1.0, 5.0])
+@pytest.mark.parametrize("n_items", [5, 8])
+def test_marginals_up_to_five_slots_equal_brute_force_enumeration(concentration: float, n_items: int) -> None:
+    probs = np.random.default_rng(n_items).dirichlet(np.full(n_items, concentration), size=3)
+    sharp = softmax_probs(np.random.default_rng(1).normal(size=(2, n_items + 2)) * 30.0, 0.1)[:, 2:]
+    for p in [*probs, *(sharp / sharp.sum(axis=1, keepdims=True))]:
+        np.testing.assert_allclose(plackett_luce_marginals(p[None], 5)[0], brute_force_marginals(p, 5), atol=1e-10)
+
+
+def test_race_quadrature_has_converged_on_two_hundred_items() -> None:
+    """Halving the exponential race's step changes no marginal (slots 3, 4) by more than 1e-12."""
+    probs = softmax_probs(np.random.default_rng(4).normal(size=(6, 200)) * 2.0, 1.0)
+    slots = np.array([3, 4, 3, 4, 3, 4])
+    coarse = plackett_luce_slot_marginals(probs, slots)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(policies, "RACE_STEP", policies.RACE_STEP / 2)
+        fine = plackett_luce_slot_marginals(probs, slots)
+    np.testing.assert_allclose(coarse, fine, atol=1e-12)
+    np.testing.assert_allclose(coarse.sum(axis=1), 1.0, atol=1e-11)
 
 
 def test_softmax_never_recommends_reserved_indices_and_checks_temperature() -> None:
@@ -65,14 +111,12 @@ def test_slate_size_of_positions() -> None:
 
 
 def test_slot_marginals_pick_each_rows_own_slot() -> None:
-    from recrl.policies import plackett_luce_slot_marginals
-
     probs = np.random.default_rng(5).dirichlet(np.ones(9), size=6)
     slots = np.array([0, 1, 2, 2, 1, 0])
     full = plackett_luce_marginals(probs, 3)
     np.testing.assert_allclose(plackett_luce_slot_marginals(probs, slots), full[np.arange(6), :, slots], atol=1e-15)
     with pytest.raises(ValueError, match="slots"):
-        plackett_luce_slot_marginals(probs, np.array([0, 1, 3, 0, 0, 0]))
+        plackett_luce_slot_marginals(probs, np.array([0, 1, -1, 0, 0, 0]))
 
 
 def test_near_deterministic_policy_marginals_stay_probabilities() -> None:

@@ -39,7 +39,9 @@ up-weighting their few clicks adds more variance than it removes bias; the pi / 
 concentrates the gradient on items the actor already prefers. The default corrects over-exposure only.
 Every weight is non-negative, so the loss is bounded below; an advantage form -w A log pi collapsed to
 near uniform (a negative advantage drives log pi(a) to minus infinity on logged data). During
-``warmup_epochs`` y = r.
+``warmup_epochs`` y = r. The table above was measured before validation-based early stopping: epochs now
+run through ``recrl.agents.training`` (valid-split NDCG@10 of the next positive item picks the epoch
+kept, ``AgentConfig.patience``; resumable state, TensorBoard scalars, progress bar).
 References: Xin et al., SIGIR 2020 (SQN) and WSDM 2022 (SA2C); Chen et al., WSDM 2019 (off-policy
 correction on logged recommendations, learned beta on a detached state).
 """
@@ -48,44 +50,30 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from recrl.agents.networks import ActorCritic, NetworkShape, plackett_luce_marginal_at
+from recrl.agents.training import (
+    load_checked,
+    next_item_ndcg,
+    pick_device,
+    positive_rows,
+    read_meta,
+    run_training,
+    save_weights,
+)
 from recrl.config import AgentConfig, from_dict
 from recrl.policies import N_RESERVED, StateBatch
 from recrl.states.export import TransitionArrays
 
 CHECKPOINT_FILE = "actor_critic.safetensors"
 CONFIG_FILE = "actor_critic.json"
-
-
-@dataclass(frozen=True)
-class EpochLog:
-    """Mean losses and weight diagnostics of one epoch (training loss never judges a policy)."""
-
-    epoch: int
-    critic_loss: float
-    actor_loss: float
-    behaviour_loss: float
-    mean_weight: float
-    """Mean capped inverse-propensity weight u, before self-normalisation."""
-    share_clipped: float
-    """Share of decisions whose 1 / beta was above the cap (about half with the default cap of 1 x the
-    batch median, by construction)."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)  # AgentConfig.device is 'auto', 'cpu' or 'cuda'
 
 
 def uses_logged_propensity(config: AgentConfig, propensity: np.ndarray) -> bool:
@@ -96,10 +84,18 @@ def uses_logged_propensity(config: AgentConfig, propensity: np.ndarray) -> bool:
     return config.behaviour == "logged" or (config.behaviour == "auto" and has_all)
 
 
-def train(
-    transitions: TransitionArrays, shape: NetworkShape, config: AgentConfig
-) -> tuple[ActorCritic, list[EpochLog]]:
-    """Fit the actor-critic on training transitions; returns the model (eval mode) and epoch logs."""
+def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfig,
+          valid: TransitionArrays | None = None, directory: Path | None = None,
+          resume: bool = False) -> tuple[ActorCritic, list[dict]]:
+    """Fit the actor-critic on training transitions; returns the model (eval mode) and the epoch log.
+
+    Each epoch logs the mean critic / actor / behaviour losses, the mean capped weight u (before
+    self-normalisation), the share of decisions whose 1 / beta was above the cap (about half with the
+    default cap of 1 x the batch median, by construction) and the Kish effective sample size of the
+    self-normalised weights as a share of the batch; with ``valid``, the validation NDCG@10 that picks
+    the weights kept and stops training early (``recrl.agents.training``). Training loss never judges a
+    policy.
+    """
     if len(transitions) == 0:
         raise ValueError("no training transitions")
     torch.manual_seed(config.seed)
@@ -125,10 +121,9 @@ def train(
     target = copy.deepcopy(model).requires_grad_(False).eval()  # no dropout in TD targets
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     n_steps = math.ceil(len(transitions) / config.batch_size)
-    logs: list[EpochLog] = []
-    for epoch in range(config.epochs):
-        model.train()
-        sums = np.zeros(5)
+
+    def run_epoch(epoch: int, tick) -> dict[str, float]:
+        sums = np.zeros(6)
         for batch in np.array_split(rng.permutation(len(transitions)), n_steps):
             idx = torch.as_tensor(batch, device=device)
             rows = torch.arange(len(batch), device=device)
@@ -175,17 +170,28 @@ def train(
                 for online, slow in zip(model.parameters(), target.parameters(), strict=True):
                     slow.lerp_(online, config.target_tau)
             clipped = (raw_weight > cap).float()
+            ess_share = weight.sum() ** 2 / (weight**2).sum() / len(batch)
             sums += [critic_loss.item(), actor_loss.item(), behaviour_loss.item(), capped_weight.mean().item(),
-                     clipped.mean().item()]
-        logs.append(EpochLog(epoch, *(sums / n_steps)))
-    model.eval()
-    return model, logs
+                     clipped.mean().item(), ess_share.item()]
+            tick()
+        names = ("critic_loss", "actor_loss", "behaviour_loss", "mean_weight", "share_clipped", "ess_share")
+        return dict(zip(names, (sums / n_steps).tolist(), strict=True))
+
+    validate = None
+    if valid is not None and len(positive_rows(valid)):
+        policy = ActorCriticPolicy(model)
+        validate = lambda: next_item_ndcg(policy.item_scores, valid)  # noqa: E731
+    epoch_log = run_training(model=model, optimizer=optimizer, run_epoch=run_epoch, steps_per_epoch=n_steps,
+                             epochs=config.epochs, patience=config.patience, validate=validate, rng=rng,
+                             directory=directory, resume=resume, extra_modules={"target": target},
+                             name="actor-critic")
+    return model, epoch_log
 
 
-class ActorCriticPolicy:
-    """The trained actor served as a softmax policy over the vocabulary."""
+class EncoderPolicy:
+    """A trained model's item logits (``model.item_logits``) served as a softmax policy over the vocabulary."""
 
-    def __init__(self, model: ActorCritic, temperature: float = 1.0, name: str = "actor-critic") -> None:
+    def __init__(self, model: torch.nn.Module, temperature: float = 1.0, name: str = "policy") -> None:
         self.model = model.eval()
         self.temperature = temperature
         self.name = name
@@ -195,36 +201,27 @@ class ActorCriticPolicy:
         device = next(self.model.parameters()).device
         history = torch.as_tensor(states.history_items, dtype=torch.long, device=device)
         history_types = torch.as_tensor(states.history_types, dtype=torch.long, device=device)
-        logits = self.model.actor_logits(self.model.encode(history, history_types))  # (B, V)
-        return logits.double().cpu().numpy()
+        return self.model.item_logits(history, history_types).double().cpu().numpy()  # (B, V)
+
+
+class ActorCriticPolicy(EncoderPolicy):
+    """The trained actor served as a softmax policy over the vocabulary."""
+
+    def __init__(self, model: ActorCritic, temperature: float = 1.0, name: str = "actor-critic") -> None:
+        super().__init__(model, temperature, name)
 
 
 def save_checkpoint(model: ActorCritic, config: AgentConfig, directory: Path) -> Path:
     """Weights as safetensors (never pickle) and the config + shape as JSON beside them."""
-    directory.mkdir(parents=True, exist_ok=True)
-    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(weights, str(directory / CHECKPOINT_FILE))
     meta = {"agent": dataclasses.asdict(config), "shape": dataclasses.asdict(model.shape)}
-    (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-    return directory / CHECKPOINT_FILE
+    return save_weights(model, meta, directory, CHECKPOINT_FILE, CONFIG_FILE)
 
 
 def load_checkpoint(directory: Path) -> tuple[ActorCritic, AgentConfig]:
     """Rebuild the model from its JSON config and load the safetensors weights, checking every shape."""
     directory = Path(directory)
-    for name in (CHECKPOINT_FILE, CONFIG_FILE):
-        if not (directory / name).is_file():
-            raise FileNotFoundError(f"checkpoint file not found: {directory / name}")
-    meta = json.loads((directory / CONFIG_FILE).read_text())
+    meta = read_meta(directory, CHECKPOINT_FILE, CONFIG_FILE)
     config = from_dict(AgentConfig, meta["agent"])
     model = ActorCritic(NetworkShape(**meta["shape"]), config)
-    weights = load_file(str(directory / CHECKPOINT_FILE))
-    expected = model.state_dict()
-    if set(weights) != set(expected):
-        raise ValueError(f"checkpoint tensors differ from the model: {sorted(set(weights) ^ set(expected))}")
-    for name, tensor in weights.items():
-        if tensor.shape != expected[name].shape:
-            raise ValueError(f"checkpoint tensor {name} has shape {tuple(tensor.shape)}, "
-                             f"model expects {tuple(expected[name].shape)}")
-    model.load_state_dict(weights)
+    load_checked(model, load_file(str(directory / CHECKPOINT_FILE)))
     return model.eval(), config

@@ -1,34 +1,60 @@
-"""Training stage: read the training split, fit the actor-critic, write its checkpoint.
+"""Training stage: read the train and valid splits, fit the actor-critic or the sequential model,
+write its checkpoint.
 
-Reads ``{data}/states`` (vocabulary, train transitions); writes ``{data}/models/{run_id}/``: the
-safetensors weights, the agent config + network shape JSON, and the per-epoch training log.
+Reads ``{data}/states`` (vocabulary, train transitions, valid transitions for early stopping); writes
+``{data}/models/{run_id}/``: the safetensors weights, the config + network shape JSON, the per-epoch
+training log, the resumable training state and (with tensorboard installed) TensorBoard scalars.
+The actor-critic and the sequential model each write their own files, so both fit into one folder.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 from recrl.agents.actor_critic import save_checkpoint, train
 from recrl.agents.networks import NetworkShape
-from recrl.config import AgentConfig, StatesConfig
+from recrl.agents.sequential import save_sequential, train_sequential
+from recrl.config import AgentConfig, SequentialConfig, StatesConfig
 from recrl.lake import DataLayout
 from recrl.policies import slate_size_of
-from recrl.states.export import load_transitions, to_arrays
+from recrl.states.export import TransitionArrays, load_transitions, to_arrays
 from recrl.states.vocab import load_vocab
 
 TRAINING_LOG_FILE = "training_log.json"
+SEQUENTIAL_LOG_FILE = "sequential_log.json"
+ACTOR_CRITIC_STATE_DIR = "actor_critic_state"
+SEQUENTIAL_STATE_DIR = "sequential_state"
 
 
-def fit_actor_critic(layout: DataLayout, states: StatesConfig, agent: AgentConfig, run_id: str) -> Path:
-    """Train on the train split only (valid/test are never seen) and return the checkpoint folder."""
+def _splits(layout: DataLayout, states: StatesConfig) -> tuple[NetworkShape, TransitionArrays, TransitionArrays]:
     vocab = load_vocab(layout)
-    transitions = to_arrays(load_transitions(layout, "train"), states.history_len)
+    train_split = to_arrays(load_transitions(layout, "train"), states.history_len)
+    valid_split = to_arrays(load_transitions(layout, "valid"), states.history_len)
     shape = NetworkShape(n_items=vocab.size, history_len=states.history_len,
-                         slate_size=slate_size_of(transitions.position))
-    model, epoch_logs = train(transitions, shape, agent)
+                         slate_size=slate_size_of(train_split.position))
+    return shape, train_split, valid_split
+
+
+def fit_actor_critic(layout: DataLayout, states: StatesConfig, agent: AgentConfig, run_id: str,
+                     resume: bool = False) -> Path:
+    """Train on the train split, stop early on the valid split (test is never seen); return the folder.
+    ``resume`` continues the training state saved there by an earlier, shorter fit."""
+    shape, train_split, valid_split = _splits(layout, states)
     directory = layout.models / run_id
+    model, epoch_log = train(train_split, shape, agent, valid_split, directory / ACTOR_CRITIC_STATE_DIR, resume)
     save_checkpoint(model, agent, directory)
-    (directory / TRAINING_LOG_FILE).write_text(json.dumps([dataclasses.asdict(e) for e in epoch_logs], indent=2))
+    (directory / TRAINING_LOG_FILE).write_text(json.dumps(epoch_log, indent=2))
+    return directory
+
+
+def fit_sequential(layout: DataLayout, states: StatesConfig, config: SequentialConfig, run_id: str,
+                   resume: bool = False) -> Path:
+    """``fit_actor_critic`` for the supervised SASRec-style model (``recrl.agents.sequential``)."""
+    shape, train_split, valid_split = _splits(layout, states)
+    directory = layout.models / run_id
+    model, epoch_log = train_sequential(train_split, shape, config, valid_split,
+                                        directory / SEQUENTIAL_STATE_DIR, resume)
+    save_sequential(model, config, directory)
+    (directory / SEQUENTIAL_LOG_FILE).write_text(json.dumps(epoch_log, indent=2))
     return directory

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from recrl.config import AgentConfig
-from recrl.policies import N_RESERVED
+from recrl.config import AgentConfig, SequentialConfig
+from recrl.policies import N_RESERVED, plackett_luce_slot_marginals
 from recrl.schema import HISTORY_TYPE_CODE
 
 
@@ -36,10 +37,14 @@ class NetworkShape:
     """K: positions per slate (critic position offsets)."""
 
 
+EncoderSettings = AgentConfig | SequentialConfig
+"""Either config: both carry the encoder's hidden_size, num_layers, num_heads, intermediate_size, dropout."""
+
+
 class StateEncoder(nn.Module):
     """History (B, N) -> state vector (B, H) with a small BERT."""
 
-    def __init__(self, shape: NetworkShape, config: AgentConfig) -> None:
+    def __init__(self, shape: NetworkShape, config: EncoderSettings) -> None:
         super().__init__()
         self.cls_index = shape.n_items  # one extra word id after the vocabulary
         bert_config = BertConfig(
@@ -98,6 +103,10 @@ class ActorCritic(nn.Module):
         logits = self.actor_proj(state) @ self.encoder.item_embeddings.T + self.actor_bias  # (B, V)
         return logits.masked_fill(self.reserved, float("-inf"))
 
+    def item_logits(self, history_items: torch.Tensor, history_types: torch.Tensor) -> torch.Tensor:
+        """(B, V) the served policy's logits: the actor's."""
+        return self.actor_logits(self.encode(history_items, history_types))
+
     def q_values(self, state: torch.Tensor, which: int) -> torch.Tensor:
         """(B, V, K) Q(s, a, k) of critic ``which`` (0 or 1)."""
         # The critic reads the item embeddings but does not shape them: they also score the actor's
@@ -113,28 +122,34 @@ class ActorCritic(nn.Module):
         return logits.masked_fill(self.reserved, float("-inf"))
 
 
-def plackett_luce_marginal_at(probs: torch.Tensor, action: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-    """(B,) P(action at position) under a Plackett-Luce slate from ``probs`` (B, V); position in 0..2.
+class SequentialRecommender(nn.Module):
+    """SASRec-style supervised next-item model (Kang & McAuley, ICDM 2018) on the same encoder: the
+    state scores every item by <W s, e_a> + b_a over the tied item embeddings, as the actor does."""
 
-    Same formulas as ``recrl.policies.plackett_luce_marginals`` (see there), in torch, evaluated only at
-    the logged (action, position) so the importance ratio pi/beta compares the same event as the
-    logged propensity.
+    def __init__(self, shape: NetworkShape, config: EncoderSettings) -> None:
+        super().__init__()
+        self.shape = shape
+        self.encoder = StateEncoder(shape, config)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.bias = nn.Parameter(torch.zeros(shape.n_items))
+        reserved = torch.zeros(shape.n_items, dtype=torch.bool)
+        reserved[:N_RESERVED] = True
+        self.register_buffer("reserved", reserved, persistent=False)
+
+    def item_logits(self, history_items: torch.Tensor, history_types: torch.Tensor) -> torch.Tensor:
+        state = self.encoder(history_items, history_types)  # (B, H)
+        logits = self.proj(state) @ self.encoder.item_embeddings.T + self.bias  # (B, V)
+        return logits.masked_fill(self.reserved, float("-inf"))
+
+
+def plackett_luce_marginal_at(probs: torch.Tensor, action: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """(B,) P(action at position) under a Plackett-Luce slate from ``probs`` (B, V), no gradient.
+
+    ``recrl.policies.plackett_luce_slot_marginals`` (the one implementation, with its slot check) read at
+    the logged (action, position), so the importance ratio compares the same event as the logged
+    propensity; computed in float64 on the CPU and returned on ``probs``' device and dtype.
     """
-    rows = torch.arange(probs.shape[0], device=probs.device)
-    p_a = probs[rows, action]  # (B,)
-    a = probs / (1.0 - probs).clamp_min(1e-12)  # (B, V)
-    second = p_a * (a.sum(dim=1) - a[rows, action])
-    # third slot: p_a * sum_{j != a} a_j * sum_{l not in {a, j}} M[j, l],  M[j, l] = p_l / (1 - p_j - p_l);
-    # the inner sum is the full row sum minus the l = j and l = a terms, so no (B, V, V) mask is built,
-    # and the O(V^2) work is done only for the rows logged at the third slot.
-    third = torch.zeros_like(p_a)
-    at_third = (position == 2).nonzero(as_tuple=True)[0]
-    if len(at_third):
-        p, pa, act = probs[at_third], p_a[at_third], action[at_third]
-        sub_rows = torch.arange(len(at_third), device=probs.device)
-        row_sum = (p[:, None, :] / (1.0 - p[:, :, None] - p[:, None, :]).clamp_min(1e-12)).sum(dim=2)  # (b, V)
-        diagonal = p / (1.0 - 2.0 * p).clamp_min(1e-12)  # (b, V): M[j, j]
-        column_a = pa[:, None] / (1.0 - p - pa[:, None]).clamp_min(1e-12)  # (b, V): M[j, a]
-        inner = a[at_third] * (row_sum - diagonal - column_a)  # (b, V)
-        third[at_third] = pa * (inner.sum(dim=1) - inner[sub_rows, act])
-    return torch.where(position == 0, p_a, torch.where(position == 1, second, third))
+    slots = position.detach().cpu().numpy()
+    at_slot = plackett_luce_slot_marginals(probs.detach().cpu().double().numpy(), slots)  # (B, V)
+    picked = at_slot[np.arange(len(slots)), action.detach().cpu().numpy()]
+    return torch.as_tensor(picked, device=probs.device, dtype=probs.dtype)

@@ -46,8 +46,6 @@ def score_states(policy: Policy, states: StateBatch, chunk: int = 2048) -> np.nd
 def decision_probs(scores: np.ndarray, positions: np.ndarray, temperature: float, slate_size: int,
                    chunk: int = 2048) -> np.ndarray:
     """(B, V) pi(a | x_i, k_i) for every item a at each decision's logged slot k_i (k = -1 -> top slot)."""
-    if slate_size > 3:
-        raise ValueError(f"exact Plackett-Luce marginals are implemented for slate_size 1..3, got {slate_size}")
     slots = np.clip(positions, 0, None)
     return np.concatenate([
         plackett_luce_slot_marginals(softmax_probs(scores[s:s + chunk], temperature), slots[s:s + chunk])
