@@ -330,6 +330,24 @@ class AgentConfig:
     """Early stopping: training stops after this many epochs without a better validation NDCG@10 of the
     next positive item (valid split), and the best epoch's weights are kept; 0 = run every epoch."""
 
+    @field_validator("num_heads")
+    @classmethod
+    def _heads_divide_hidden_size(cls, value: int, info: ValidationInfo) -> int:
+        hidden_size = info.data.get("hidden_size")
+        if hidden_size is not None and hidden_size % value:
+            raise PydanticCustomError(
+                "heads_divide_hidden", "must divide hidden_size ({hidden_size})", {"hidden_size": hidden_size}
+            )
+        return value
+
+    @field_validator("warmup_epochs")
+    @classmethod
+    def _warmup_within_epochs(cls, value: int, info: ValidationInfo) -> int:
+        epochs = info.data.get("epochs")
+        if epochs is not None and value > epochs:
+            raise PydanticCustomError("warmup_above_epochs", "must be at most epochs ({epochs})", {"epochs": epochs})
+        return value
+
 
 @_config_model("sequential")
 class SequentialConfig:
@@ -371,14 +389,6 @@ class SequentialConfig:
             raise PydanticCustomError(
                 "heads_divide_hidden", "must divide hidden_size ({hidden_size})", {"hidden_size": hidden_size}
             )
-        return value
-
-    @field_validator("warmup_epochs")
-    @classmethod
-    def _warmup_within_epochs(cls, value: int, info: ValidationInfo) -> int:
-        epochs = info.data.get("epochs")
-        if epochs is not None and value > epochs:
-            raise PydanticCustomError("warmup_above_epochs", "must be at most epochs ({epochs})", {"epochs": epochs})
         return value
 
 
