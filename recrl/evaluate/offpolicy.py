@@ -24,7 +24,7 @@ from recrl.config import EvalConfig
 from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.ope import estimate, estimate_all
 from recrl.ope.reward_model import cross_fitted_q
-from recrl.policies import Policy, StateBatch, plackett_luce_slot_marginals, softmax_probs
+from recrl.policies import N_RESERVED, Policy, StateBatch, plackett_luce_slot_marginals, softmax_probs
 from recrl.simulate.truth import Simulator, true_value
 from recrl.states.export import TransitionArrays
 from recrl.states.vocab import Vocabulary
@@ -147,9 +147,10 @@ def evaluate_policy(policy: Policy, kind: str, valid: TransitionArrays, test: Tr
     )
     ranking = []
     for target in ("click", "purchase"):
-        positive = getattr(test, target) > 0
+        # The unknown item (index 1) has no score to rank: such decisions are not counted.
+        positive = (getattr(test, target) > 0) & (test.action >= N_RESERVED)
         ranks = item_ranks(scores[positive], test.action[positive])
-        for (metric, k), value in hit_and_ndcg(ranks, config.cutoffs).items():
+        for (metric, k), value in hit_and_ndcg(ranks, config.cutoffs).items():  # value None when n = 0
             ranking.append({"policy": policy.name, "split": "test", "target": target, "metric": metric,
                             "k": k, "value": value, "n": int(positive.sum())})
     return PolicyResult(

@@ -18,5 +18,6 @@ CREATE TABLE IF NOT EXISTS ope_estimates (
     share_clipped DOUBLE,
     lambda_       DOUBLE,
     true_value    DOUBLE,               -- simulator truth beside the estimate, null on real logs
-    created_at    TIMESTAMPTZ NOT NULL
+    created_at    TIMESTAMPTZ NOT NULL,
+    propensity_source VARCHAR           -- logged | estimated (behaviour_model); null on rows written before it
 );
