@@ -12,8 +12,8 @@ WITH estimates AS (
         max(CASE WHEN estimator = 'dr' THEN value END)      AS dr,
         max(CASE WHEN estimator = 'dr' THEN ci_low END)     AS dr_ci_low,
         max(CASE WHEN estimator = 'dr' THEN ci_high END)    AS dr_ci_high,
-        max(CASE WHEN estimator IN ('snips', 'on-policy') THEN n END) AS n,
-        max(CASE WHEN estimator IN ('snips', 'on-policy') THEN ess / n END) AS ess_share,
+        max(n) AS n,                  -- every estimator of a policy sees the same decisions
+        max(ess / n) AS ess_share,    -- and the same (unclipped) weights
         string_agg(DISTINCT propensity_source, ',') AS propensity_source
     FROM ope_estimates
     WHERE run_id = $run_id AND split = 'test'
