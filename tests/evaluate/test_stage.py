@@ -29,6 +29,11 @@ def test_every_policy_gets_every_estimator_and_a_true_value(evaluated) -> None:
     assert learned.group_by("policy").len()["len"].to_list() == [len(config.eval.estimators)] * 5
     assert (estimates["ci_low"] <= estimates["value"]).all() and (estimates["value"] <= estimates["ci_high"]).all()
     assert (learned["ess"] > 0).all() and (learned["ess"] <= learned["n"]).all()
+    # The simulator logs its propensities: 'auto' uses them, and still checks the behaviour model.
+    assert set(estimates["propensity_source"]) == {"logged"}
+    behaviour = frames["behaviour_model"]
+    assert behaviour["model"].to_list() == ["estimated", "popularity", "logged"]
+    assert behaviour.filter(behaviour["used"])["model"].to_list() == ["logged"]
 
 
 def test_truth_orders_oracle_above_logging_and_estimates_track_truth(evaluated) -> None:
