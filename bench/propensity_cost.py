@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds[source] = round(time.perf_counter() - tick, 1)
 
     def pick(source: str) -> pl.DataFrame:
-        rows = frames[source]["ope_estimates"].filter(pl.col("estimator").is_in(["snips", "dr"]))
+        rows = (frames[source]["ope_estimates"].with_columns(pl.col("estimator").str.replace(r"-clip.*", ""))
+                .filter(pl.col("estimator").is_in(["snips", "dr"])))
         return rows.pivot(on="estimator", index=["policy", "true_value"], values=["value", "ess"]).select(
             "policy", "true_value", pl.col("value_snips").alias(f"snips_{source}"),
             pl.col("value_dr").alias(f"dr_{source}"), (pl.col("ess_snips") / rows["n"][0]).alias(f"ess_share_{source}"))

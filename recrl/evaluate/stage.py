@@ -34,13 +34,13 @@ from recrl.config import PipelineConfig
 from recrl.evaluate.behaviour import behaviour_report, fit_behaviour
 from recrl.evaluate.offpolicy import (
     RewardFeatures,
-    estimate_row,
     evaluate_policy,
     fit_reward_model,
     simulator_truth,
 )
 from recrl.lake import DataLayout
 from recrl.ope import estimate
+from recrl.ope.rows import estimate_rows as rows_of
 from recrl.policies import slate_size_of
 from recrl.simulate.truth import Simulator
 from recrl.states.export import TransitionArrays, load_transitions, to_arrays
@@ -98,7 +98,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     ones = np.ones(len(test))  # on-policy: the logged rewards' own mean, whatever the propensities
     on_policy = estimate("snips", reward=test.reward, pscore=ones, action_prob=ones,
                          alpha=config.eval.alpha, n_bootstrap=config.eval.n_bootstrap, seed=config.eval.seed)
-    estimate_rows.append(estimate_row("logging", on_policy, logging_truth) | {"estimator": "on-policy"})
+    estimate_rows += [row | {"estimator": "on-policy"} for row in
+                      rows_of([on_policy], policy="logging", split="test", true_value=logging_truth)]
     estimate_rows = [r | {"propensity_source": source} for r in estimate_rows]
     policy_rows.append({"policy": "logging", "kind": "logging", "temperature": None, "true_value": logging_truth,
                         "checkpoint": None, "config_json": None})

@@ -9,9 +9,10 @@ WITH estimates AS (
     SELECT
         policy,
         max(CASE WHEN estimator IN ('snips', 'on-policy') THEN value END) AS snips,
-        max(CASE WHEN estimator = 'dr' THEN value END)      AS dr,
-        max(CASE WHEN estimator = 'dr' THEN ci_low END)     AS dr_ci_low,
-        max(CASE WHEN estimator = 'dr' THEN ci_high END)    AS dr_ci_high,
+        -- dr: DR as computed, unclipped ('dr') or with clipped weights ('dr-clip100', the flow's default)
+        max(CASE WHEN estimator = 'dr' OR estimator LIKE 'dr-clip%' THEN value END)   AS dr,
+        max(CASE WHEN estimator = 'dr' OR estimator LIKE 'dr-clip%' THEN ci_low END)  AS dr_ci_low,
+        max(CASE WHEN estimator = 'dr' OR estimator LIKE 'dr-clip%' THEN ci_high END) AS dr_ci_high,
         max(n) AS n,                  -- every estimator of a policy sees the same decisions
         max(ess / n) AS ess_share,    -- and the same (unclipped) weights
         string_agg(DISTINCT propensity_source, ',') AS propensity_source
