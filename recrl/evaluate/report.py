@@ -36,8 +36,10 @@ def write_report(layout: DataLayout, run_id: str) -> Path:
         (pl.col("metric") + "@" + pl.col("k").cast(pl.String) + " " + pl.col("target")).alias("metric_k")
     ).pivot(on="metric_k", index="policy", values="value")
     sections = [
-        (f"recrl run {run_id}", "Expected reward per impression on the held-out test days. `true_value` is the "
-         "simulator's exact value of the policy on the same logged contexts (empty on real logs)."),
+        (f"recrl run {run_id}", "Expected reward per decision on the held-out test days (an impression, or on "
+         "implicit sequence logs the next item interacted with: docs/ope.md). `true_value` is the simulator's exact "
+         "value of the policy on the same logged contexts (empty on real logs); `propensity_source` says whether "
+         "the estimators used logged or estimated propensities (table behaviour_model)."),
         ("Main comparison", comparison),
         ("All off-policy estimates (95% bootstrap intervals)", estimates),
         ("Ranking metrics (test split)", ranking_wide),

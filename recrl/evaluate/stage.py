@@ -51,7 +51,8 @@ PROPENSITY_CHOICES = ("auto", "logged", "estimated")
 
 
 def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkpoint: str) -> dict[str, pl.DataFrame]:
-    """Rows of ``policies``, ``ope_estimates`` and ``ranking_metrics`` for one run (not yet written)."""
+    """Rows of ``policies``, ``ope_estimates``, ``ranking_metrics`` and ``behaviour_model`` for one run
+    (not yet written)."""
     vocab = load_vocab(layout)
     history_len = config.states.history_len
     train_table = load_transitions(layout, "train")
