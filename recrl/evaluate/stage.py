@@ -144,18 +144,19 @@ def with_propensities(source: str, train: TransitionArrays, valid: TransitionArr
                       ) -> tuple[TransitionArrays, TransitionArrays, list[dict]]:
     """(valid, test) with the propensities the estimators use, and the behaviour models' valid-day checks.
 
-    The behaviour model is fitted on the train days and checked on the valid days whatever the
-    source, so a run on logged propensities also says how well it would have done without them.
+    The behaviour models are fitted on the train days and checked on the valid days whatever the
+    source, so a run on logged propensities also says how well it would have done without them; the
+    conditional logit is used where its valid log-loss beats popularity's, else popularity.
     """
-    model = fit_behaviour(train, vocab_size, slate_size, seed)
+    fitted = fit_behaviour(train, vocab_size, slate_size, seed)
     popularity = fit_behaviour(train, vocab_size, slate_size, seed, popularity_only=True)
-    rows = []
-    for candidate in (model, popularity):
-        report = behaviour_report(candidate, valid)
-        rows.append({"model": report["model"], "split": "valid", "n_fit": report["n_fit"], "n": report["n"],
-                     "log_loss": report["log_loss"], "ece": report["ece"],
-                     "used": source == "estimated" and candidate is model,
-                     "reliability_json": json.dumps(report["reliability"])})
+    reports = [behaviour_report(candidate, valid) for candidate in (fitted, popularity)]
+    # Checked on the valid days: the logit serves only where it predicts them better than popularity.
+    model = fitted if reports[0]["log_loss"] <= reports[1]["log_loss"] else popularity
+    rows = [{"model": report["model"], "split": "valid", "n_fit": report["n_fit"], "n": report["n"],
+             "log_loss": report["log_loss"], "ece": report["ece"],
+             "used": source == "estimated" and report["model"] == model.name,
+             "reliability_json": json.dumps(report["reliability"])} for report in reports]
     if np.isfinite(valid.propensity).all():
         rows.append({"model": "logged", "split": "valid", "n_fit": None, "n": len(valid),
                      "log_loss": float(-np.log(valid.propensity).mean()), "ece": None, "used": source == "logged",

@@ -97,7 +97,8 @@ def test_otto_sessions_are_evaluated_with_estimated_propensities(prefect_api, tm
     source = SHARED_DATA / "otto" / "sessions_sample.jsonl"
     result = run_and_read(quick_config(tmp_path, str(source), "otto"), "otto")
     assert_real_log_run(result, "estimated")
-    assert result["used"] == ["estimated"]
+    # One behaviour model served: the logit, or popularity where the logit did not beat it on valid.
+    assert len(result["used"]) == 1 and result["used"][0] in {"estimated", "popularity"}
 
 
 @pytest.mark.parametrize(("file_name", "source_format"), [("retailrocket_events.csv", "retailrocket"),
