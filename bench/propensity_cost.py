@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--tiny", action="store_true", help="the test suite's tiny world instead of the default one")
+    parser.add_argument("--reuse", action="store_true", help="reuse the states and checkpoint already under --data-root")
     args = parser.parse_args(argv)
     root = args.data_root or Path(tempfile.mkdtemp(prefix="recrl-propensity-cost-"))
     if args.tiny:
@@ -54,11 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         config = PipelineConfig(data_root=str(root))
     layout = DataLayout(root)
     started = time.perf_counter()
-    paths = write_logs(config.sim, layout.raw / "sim", layout.truth, reward_click=config.states.reward_click,
-                       reward_purchase=config.states.reward_purchase)
-    ingest([p for p in paths if p.name.startswith("events-")], "events", layout, config.ingest)
-    build_states(layout, config.states)
-    checkpoint = str(fit_actor_critic(layout, config.states, config.agent, "bench"))
+    if args.reuse and (layout.models / "bench" / "actor_critic.safetensors").is_file():
+        checkpoint = str(layout.models / "bench")
+    else:
+        paths = write_logs(config.sim, layout.raw / "sim", layout.truth, reward_click=config.states.reward_click,
+                           reward_purchase=config.states.reward_purchase)
+        ingest([p for p in paths if p.name.startswith("events-")], "events", layout, config.ingest)
+        build_states(layout, config.states)
+        checkpoint = str(fit_actor_critic(layout, config.states, config.agent, "bench"))
     prepared = time.perf_counter() - started
     frames, seconds = {}, {}
     for source in ("logged", "estimated"):
