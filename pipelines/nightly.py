@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from recrl.agents.fit import fit_actor_critic
 from recrl.config import ConfigError, PipelineConfig
-from recrl.evaluate.report import write_report
+from recrl.evaluate.report import comparison_text, write_report
 from recrl.evaluate.stage import evaluate_run
 from recrl.ingest import ingest
 from recrl.ingest.run import check_lake_has_events, resolve_sources
@@ -153,12 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nightly: error: {error}", file=sys.stderr)
         return 2
     run_id = nightly(config=config, run_id=args.run_id)
-    table = warehouse.main_comparison(DataLayout(Path(config.data_root)).warehouse, run_id)
-    with pl.Config(tbl_rows=50, tbl_cols=20, float_precision=4, tbl_width_chars=200):
-        print(f"recrl run {run_id}: expected reward per impression on the test days "
-              f"(true = simulator ground truth; DR with 95% bootstrap CI)")
-        print(table)
     layout = DataLayout(Path(config.data_root))
+    print(comparison_text(warehouse.main_comparison(layout.warehouse, run_id), run_id))
     print(f"warehouse: {layout.warehouse}   report: {layout.reports / run_id / 'report.html'}")
     return 0
 

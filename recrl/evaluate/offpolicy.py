@@ -24,7 +24,8 @@ from recrl.config import EvalConfig
 from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.ope import estimate, estimate_all
 from recrl.ope.reward_model import cross_fitted_q
-from recrl.policies import Policy, StateBatch, plackett_luce_slot_marginals, softmax_probs
+from recrl.ope.rows import estimate_rows
+from recrl.policies import N_RESERVED, Policy, StateBatch, plackett_luce_slot_marginals, softmax_probs
 from recrl.simulate.truth import Simulator, true_value
 from recrl.states.export import TransitionArrays
 from recrl.states.vocab import Vocabulary
@@ -145,27 +146,17 @@ def evaluate_policy(policy: Policy, kind: str, valid: TransitionArrays, test: Tr
     )
     ranking = []
     for target in ("click", "purchase"):
-        positive = getattr(test, target) > 0
+        # The unknown item (index 1) has no score to rank: such decisions are not counted.
+        positive = (getattr(test, target) > 0) & (test.action >= N_RESERVED)
         ranks = item_ranks(scores[positive], test.action[positive])
-        for (metric, k), value in hit_and_ndcg(ranks, config.cutoffs).items():
+        for (metric, k), value in hit_and_ndcg(ranks, config.cutoffs).items():  # value None when n = 0
             ranking.append({"policy": policy.name, "split": "test", "target": target, "metric": metric,
                             "k": k, "value": value, "n": int(positive.sum())})
     return PolicyResult(
         policy={"policy": policy.name, "kind": kind, "temperature": temperature, "true_value": true_value},
-        estimates=[estimate_row(policy.name, e, true_value) for e in estimates],
+        estimates=estimate_rows(estimates, policy=policy.name, split="test", true_value=true_value),
         ranking=ranking,
     )
-
-
-def estimate_row(policy: str, result, true_value: float | None) -> dict:
-    """One ``ope_estimates`` row from an ``recrl.ope.Estimate``."""
-    return {
-        "policy": policy, "split": "test", "estimator": result.estimator, "value": result.value,
-        "ci_low": result.ci_low, "ci_high": result.ci_high, "ci_method": result.ci_method,
-        "normal_ci_low": result.normal_ci_low, "normal_ci_high": result.normal_ci_high,
-        "std_err": result.std_err, "n": result.n, "ess": result.ess, "max_weight": result.max_weight,
-        "share_clipped": result.share_clipped, "lambda_": result.lambda_, "true_value": true_value,
-    }
 
 
 def simulator_truth(simulator: Simulator, truth_dir: Path, vocab: Vocabulary, reward_click: float,

@@ -22,11 +22,12 @@ def item_ranks(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
     return (body >= target[:, None]).sum(axis=1) - 1
 
 
-def hit_and_ndcg(ranks: np.ndarray, cutoffs: tuple[int, ...]) -> dict[tuple[str, int], float]:
-    """{('hr', k): HR@k, ('ndcg', k): NDCG@k} over the given ranks (NaN when there are none)."""
-    out: dict[tuple[str, int], float] = {}
+def hit_and_ndcg(ranks: np.ndarray, cutoffs: tuple[int, ...]) -> dict[tuple[str, int], float | None]:
+    """{('hr', k): HR@k, ('ndcg', k): NDCG@k} over the given ranks (None when there are none: a
+    target with no positives has no hit rate, which is not the same as a hit rate of 0)."""
+    out: dict[tuple[str, int], float | None] = {}
     for k in cutoffs:
         hit = ranks < k
-        out[("hr", k)] = float(hit.mean()) if len(ranks) else float("nan")
-        out[("ndcg", k)] = float((hit / np.log2(ranks + 2.0)).mean()) if len(ranks) else float("nan")
+        out[("hr", k)] = float(hit.mean()) if len(ranks) else None
+        out[("ndcg", k)] = float((hit / np.log2(ranks + 2.0)).mean()) if len(ranks) else None
     return out

@@ -36,8 +36,10 @@ def write_report(layout: DataLayout, run_id: str) -> Path:
         (pl.col("metric") + "@" + pl.col("k").cast(pl.String) + " " + pl.col("target")).alias("metric_k")
     ).pivot(on="metric_k", index="policy", values="value")
     sections = [
-        (f"recrl run {run_id}", "Expected reward per impression on the held-out test days. `true_value` is the "
-         "simulator's exact value of the policy on the same logged contexts (empty on real logs)."),
+        (f"recrl run {run_id}", "Expected reward per decision on the held-out test days (an impression, or on "
+         "implicit sequence logs the next item interacted with: docs/ope.md). `true_value` is the simulator's exact "
+         "value of the policy on the same logged contexts (empty on real logs); `propensity_source` says whether "
+         "the estimators used logged or estimated propensities (table behaviour_model)."),
         ("Main comparison", comparison),
         ("All off-policy estimates (95% bootstrap intervals)", estimates),
         ("Ranking metrics (test split)", ranking_wide),
@@ -46,6 +48,27 @@ def write_report(layout: DataLayout, run_id: str) -> Path:
     (directory / "report.md").write_text(markdown)
     (directory / "report.html").write_text(render_html(sections, PLOT_FILE))
     return directory / "report.md"
+
+
+def comparison_text(table: pl.DataFrame, run_id: str) -> str:
+    """The main comparison as printed: a legend saying which columns are truth and which estimates,
+    no truth column when the run has none (real logs)."""
+    has_truth = table.height > 0 and table["true_value"].null_count() < table.height
+    if not has_truth:
+        table = table.drop("true_value")
+    sources = ", ".join(sorted(set(table["propensity_source"].drop_nulls().to_list()))) or "none"
+    legend = [
+        f"recrl run {run_id}: expected reward per decision on the test days",
+        ("  truth:     true_value = the simulator's exact value on the same test contexts" if has_truth else
+         "  truth:     none (real logs: no ground truth; every value below is an estimate)"),
+        "  estimates: snips, dr [dr_ci_low, dr_ci_high] = 95% bootstrap CI; n = test decisions, ess_share = "
+        "ESS / n of the importance weights (logging: on-policy mean, ess_share 1)",
+        f"  propensities: {sources} (estimated = behaviour model fitted on the train days, see table behaviour_model)",
+        "  ranking on logged feedback: ndcg10_click over n_click decisions, hr10_purchase over n_purchase "
+        "(null when n = 0)",
+    ]
+    with pl.Config(tbl_rows=50, tbl_cols=20, float_precision=4, tbl_width_chars=220, tbl_hide_dataframe_shape=True):
+        return "\n".join(legend) + "\n" + str(table)
 
 
 def plot_estimates(estimates: pl.DataFrame, path: Path) -> None:

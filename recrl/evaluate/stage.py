@@ -4,12 +4,18 @@ Reads ``{data}/states`` (vocabulary, transitions), the actor-critic checkpoint a
 ``{data}/truth``. Policies: the actor-critic, the popularity and CF baselines (fitted on the train
 split), the logging policy as logged, and (simulator) the oracle. Each learned policy's temperature is
 chosen on the valid split; only test-split numbers are reported.
+
+Decisions are the impressions (``kind = 'bandit'``) where the log has any on the test days, else the
+implicit steps (``kind = 'sequence'``: the next item interacted with, see docs/ope.md). Propensities
+are the logged ones or a behaviour model's (``recrl.evaluate.behaviour``), per ``EvalConfig.propensity``;
+every estimate row says which (``propensity_source``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from datetime import UTC, datetime
 
 import numpy as np
@@ -25,32 +31,45 @@ from recrl.baselines import (
     interactions_from_transitions,
 )
 from recrl.config import PipelineConfig
+from recrl.evaluate.behaviour import behaviour_report, fit_behaviour
 from recrl.evaluate.offpolicy import (
     RewardFeatures,
-    estimate_row,
     evaluate_policy,
     fit_reward_model,
     simulator_truth,
 )
 from recrl.lake import DataLayout
 from recrl.ope import estimate
+from recrl.ope.rows import estimate_rows as rows_of
 from recrl.policies import slate_size_of
 from recrl.simulate.truth import Simulator
-from recrl.states.export import load_transitions, to_arrays
+from recrl.states.export import TransitionArrays, load_transitions, to_arrays
 from recrl.states.vocab import load_vocab
+
+log = logging.getLogger(__name__)
+PROPENSITY_CHOICES = ("auto", "logged", "estimated")
 
 
 def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkpoint: str) -> dict[str, pl.DataFrame]:
-    """Rows of ``policies``, ``ope_estimates`` and ``ranking_metrics`` for one run (not yet written)."""
+    """Rows of ``policies``, ``ope_estimates``, ``ranking_metrics`` and ``behaviour_model`` for one run
+    (not yet written)."""
     vocab = load_vocab(layout)
     history_len = config.states.history_len
     train_table = load_transitions(layout, "train")
-    valid_table = load_transitions(layout, "valid", kind="bandit")
+    decisions = decision_kind(load_transitions(layout, "test"))
+    valid_table = load_transitions(layout, "valid", kind=decisions)
     valid = to_arrays(valid_table, history_len)
-    test = to_arrays(load_transitions(layout, "test", kind="bandit"), history_len)
-    if len(valid) == 0 or len(test) == 0 or not np.isfinite(test.propensity).all():
-        raise ValueError("off-policy evaluation needs logged propensities on the valid and test days")
+    test = to_arrays(load_transitions(layout, "test", kind=decisions), history_len)
+    if len(valid) == 0 or len(test) == 0:
+        raise ValueError(f"evaluation needs {decisions} decisions on the valid and test days "
+                         f"(valid: {len(valid)}, test: {len(test)}); check StatesConfig.valid_days / test_days")
     slate_size = slate_size_of(test.position)
+    train_kind_table = load_transitions(layout, "train", kind=decisions)
+    train_kind = to_arrays(train_kind_table, history_len)
+    source = propensity_source(config.eval.propensity, valid, test)
+    valid, test, behaviour_rows = with_propensities(source, train_kind, valid, test, vocab.size, slate_size,
+                                                    config.eval.seed)
+    log.info("evaluation: %d %s test decisions, %s propensities", len(test), decisions, source)
 
     interactions = interactions_from_transitions(train_table, vocab.size)
     baselines = fit_baselines(interactions, config.baselines, valid=valid, slate_size=slate_size,
@@ -60,7 +79,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
 
     by_type = {type(b): b for b in baselines}
     features = RewardFeatures(by_type[PopularityPolicy], by_type[ItemKNNPolicy], by_type[PureSVDPolicy], slate_size)
-    earlier = to_arrays(pa.concat_tables([load_transitions(layout, "train", kind="bandit"), valid_table]), history_len)
+    earlier = to_arrays(pa.concat_tables([train_kind_table, valid_table]), history_len)
     q_logged, q_candidates = fit_reward_model(features, test, config.eval, earlier)
 
     truth = None
@@ -78,9 +97,12 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         ranking_rows += result.ranking
 
     logging_truth, oracle_truth = logged_truth(layout, test, config) if truth else (None, None)
-    on_policy = estimate("snips", reward=test.reward, pscore=test.propensity, action_prob=test.propensity,
+    ones = np.ones(len(test))  # on-policy: the logged rewards' own mean, whatever the propensities
+    on_policy = estimate("snips", reward=test.reward, pscore=ones, action_prob=ones,
                          alpha=config.eval.alpha, n_bootstrap=config.eval.n_bootstrap, seed=config.eval.seed)
-    estimate_rows.append(estimate_row("logging", on_policy, logging_truth) | {"estimator": "on-policy"})
+    estimate_rows += [row | {"estimator": "on-policy"} for row in
+                      rows_of([on_policy], policy="logging", split="test", true_value=logging_truth)]
+    estimate_rows = [r | {"propensity_source": source} for r in estimate_rows]
     policy_rows.append({"policy": "logging", "kind": "logging", "temperature": None, "true_value": logging_truth,
                         "checkpoint": None, "config_json": None})
     if truth:
@@ -93,7 +115,57 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         "policies": pl.DataFrame([stamp | r for r in policy_rows], infer_schema_length=None),
         "ope_estimates": pl.DataFrame([stamp | r | created for r in estimate_rows], infer_schema_length=None),
         "ranking_metrics": pl.DataFrame([stamp | r for r in ranking_rows], infer_schema_length=None),
+        "behaviour_model": pl.DataFrame([stamp | {"decision_kind": decisions} | r for r in behaviour_rows],
+                                        infer_schema_length=None),
     }
+
+
+def decision_kind(test_table: pa.Table) -> str:
+    """'bandit' where the test days hold impressions, else 'sequence' (implicit logs)."""
+    kinds = set(test_table.column("kind").to_pylist())
+    return "bandit" if "bandit" in kinds or not kinds else "sequence"
+
+
+def propensity_source(choice: str, valid: TransitionArrays, test: TransitionArrays) -> str:
+    """'logged' or 'estimated' for ``EvalConfig.propensity`` (auto: logged where every valid and test
+    decision has one)."""
+    if choice not in PROPENSITY_CHOICES:
+        raise ValueError(f"eval.propensity must be one of {PROPENSITY_CHOICES}, got {choice!r}")
+    complete = bool(np.isfinite(valid.propensity).all() and np.isfinite(test.propensity).all())
+    if choice == "logged" and not complete:
+        raise ValueError("eval.propensity='logged' but some valid or test decisions have no logged propensity; "
+                         "use 'estimated' or 'auto'")
+    if choice == "auto":
+        return "logged" if complete else "estimated"
+    return choice
+
+
+def with_propensities(source: str, train: TransitionArrays, valid: TransitionArrays, test: TransitionArrays,
+                      vocab_size: int, slate_size: int, seed: int
+                      ) -> tuple[TransitionArrays, TransitionArrays, list[dict]]:
+    """(valid, test) with the propensities the estimators use, and the behaviour models' valid-day checks.
+
+    The behaviour models are fitted on the train days and checked on the valid days whatever the
+    source, so a run on logged propensities also says how well it would have done without them; the
+    conditional logit is used where its valid log-loss beats popularity's, else popularity.
+    """
+    fitted = fit_behaviour(train, vocab_size, slate_size, seed)
+    popularity = fit_behaviour(train, vocab_size, slate_size, seed, popularity_only=True)
+    reports = [behaviour_report(candidate, valid) for candidate in (fitted, popularity)]
+    # Checked on the valid days: the logit serves only where it predicts them better than popularity.
+    model = fitted if reports[0]["log_loss"] <= reports[1]["log_loss"] else popularity
+    rows = [{"model": report["model"], "split": "valid", "n_fit": report["n_fit"], "n": report["n"],
+             "log_loss": report["log_loss"], "ece": report["ece"],
+             "used": source == "estimated" and report["model"] == model.name,
+             "reliability_json": json.dumps(report["reliability"])} for report in reports]
+    if np.isfinite(valid.propensity).all():
+        rows.append({"model": "logged", "split": "valid", "n_fit": None, "n": len(valid),
+                     "log_loss": float(-np.log(valid.propensity).mean()), "ece": None, "used": source == "logged",
+                     "reliability_json": None})
+    if source == "logged":
+        return valid, test, rows
+    return (dataclasses.replace(valid, propensity=model.pscore(valid)),
+            dataclasses.replace(test, propensity=model.pscore(test)), rows)
 
 
 def logged_truth(layout: DataLayout, test, config: PipelineConfig) -> tuple[float, float]:
@@ -109,4 +181,6 @@ def logged_truth(layout: DataLayout, test, config: PipelineConfig) -> tuple[floa
 def policy_config_json(policy, config: PipelineConfig) -> str:
     """The settings that made a policy (agent config or baseline config), as JSON."""
     section = config.agent if isinstance(policy, ActorCriticPolicy) else config.baselines
-    return json.dumps(dataclasses.asdict(section) | {"temperature": policy.temperature}, sort_keys=True)
+    # A pydantic model or a dataclass, whichever recrl.config holds.
+    fields = section.model_dump(mode="json") if hasattr(section, "model_dump") else dataclasses.asdict(section)
+    return json.dumps(fields | {"temperature": policy.temperature}, sort_keys=True)

@@ -18,10 +18,12 @@ import polars as pl
 from recrl.config import EvalConfig
 from recrl.ope.api import Estimate, estimate_all
 from recrl.ope.outside import load_impressions, policy_rows, read_policy_table
+from recrl.ope.rows import estimate_rows
 from recrl.store.warehouse import append_rows
 
 LAMBDA_ESTIMATORS = ("ips", "switch-dr", "dr-os")
-"""Estimators that get ``--lambda`` (EvalConfig.clip_lambda); plain DR stays unclipped."""
+"""Estimators that get ``--lambda`` (EvalConfig.clip_lambda); plain DR stays unclipped. A clipped IPS is
+stored as ``ips-clip<lambda>`` (``recrl.ope.rows``)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,25 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def estimates_frame(estimates: list[Estimate], run_id: str, policy: str, split: str) -> pl.DataFrame:
     """Rows of the warehouse table ``ope_estimates`` (true_value null: outside logs have no truth)."""
     created_at = datetime.now(UTC)
+    rows = estimate_rows(estimates, policy=policy, split=split, propensity_source="logged")
     return pl.DataFrame(
-        {
-            "run_id": [run_id] * len(estimates),
-            "policy": [policy] * len(estimates),
-            "split": [split] * len(estimates),
-            "estimator": [e.estimator for e in estimates],
-            "value": [e.value for e in estimates],
-            "ci_low": [e.ci_low for e in estimates],
-            "ci_high": [e.ci_high for e in estimates],
-            "ci_method": [e.ci_method for e in estimates],
-            "std_err": [e.std_err for e in estimates],
-            "n": [e.n for e in estimates],
-            "ess": [e.ess for e in estimates],
-            "max_weight": [e.max_weight for e in estimates],
-            "share_clipped": [e.share_clipped for e in estimates],
-            "lambda_": [e.lambda_ for e in estimates],
-            "true_value": [None] * len(estimates),
-            "created_at": [created_at] * len(estimates),
-        },
+        [{"run_id": run_id} | row | {"created_at": created_at} for row in rows],
         schema_overrides={"lambda_": pl.Float64, "true_value": pl.Float64, "n": pl.Int64},
     )
 

@@ -14,8 +14,10 @@ import polars as pl
 
 from recrl.sql import run_sql, stream_sql
 
-TABLES: tuple[str, ...] = ("runs", "policies", "ope_estimates", "ranking_metrics")
+TABLES: tuple[str, ...] = ("runs", "policies", "ope_estimates", "ranking_metrics", "behaviour_model")
 """Result tables, in the order they are created."""
+MIGRATIONS: tuple[str, ...] = ("ope_estimates", "ranking_metrics")
+"""Tables whose ``migrate_<table>.sql`` brings a file written by an older recrl up to date (idempotent)."""
 
 
 def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -29,6 +31,8 @@ def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection
     con = duckdb.connect(str(db_path))
     for table in TABLES:
         run_sql(con, f"warehouse/create_{table}")
+    for table in MIGRATIONS:
+        run_sql(con, f"warehouse/migrate_{table}")
     return con
 
 
@@ -71,6 +75,7 @@ def replace_run(db_path: Path, run_id: str, frames: dict[str, pl.DataFrame]) -> 
 
 
 def main_comparison(db_path: Path, run_id: str) -> pl.DataFrame:
-    """Per policy: true value, SNIPS / DR (95% CI) / IPS, ESS and NDCG@10 of one run."""
+    """Per policy: true value (simulator), SNIPS / DR (95% CI), ESS share, HR/NDCG@10 with their n and
+    the propensity source of one run (columns in sql/warehouse/main_comparison.sql)."""
     with connect(db_path, read_only=True) as con:
         return pl.from_arrow(stream_sql(con, "warehouse/main_comparison", run_id=run_id).read_all())

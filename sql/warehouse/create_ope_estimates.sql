@@ -4,7 +4,8 @@ CREATE TABLE IF NOT EXISTS ope_estimates (
     run_id        VARCHAR NOT NULL,
     policy        VARCHAR NOT NULL,
     split         VARCHAR NOT NULL,     -- test (valid only for model selection)
-    estimator     VARCHAR NOT NULL,     -- ips | snips | dm | dr | sndr | switch-dr | dr-os | on-policy
+    estimator     VARCHAR NOT NULL,     -- ips | snips | dm | dr | sndr | switch-dr | dr-os | on-policy;
+                                        -- ips-clip100 / dr-clip100: weights clipped at lambda (recrl.ope.rows)
     value         DOUBLE NOT NULL,      -- estimated expected reward per impression
     ci_low        DOUBLE,
     ci_high       DOUBLE,
@@ -18,5 +19,6 @@ CREATE TABLE IF NOT EXISTS ope_estimates (
     share_clipped DOUBLE,
     lambda_       DOUBLE,
     true_value    DOUBLE,               -- simulator truth beside the estimate, null on real logs
-    created_at    TIMESTAMPTZ NOT NULL
+    created_at    TIMESTAMPTZ NOT NULL,
+    propensity_source VARCHAR           -- logged | estimated (behaviour_model); null on rows written before it
 );

@@ -7,6 +7,6 @@ CREATE TABLE IF NOT EXISTS ranking_metrics (
     target   VARCHAR NOT NULL,          -- click | purchase: which logged feedback is the positive
     metric   VARCHAR NOT NULL,          -- hr | ndcg
     k        INTEGER NOT NULL,
-    value    DOUBLE NOT NULL,
+    value    DOUBLE,                    -- null when n = 0: no positive decision to rank
     n        BIGINT NOT NULL            -- positive decisions ranked
 );

@@ -29,17 +29,24 @@ def test_every_policy_gets_every_estimator_and_a_true_value(evaluated) -> None:
     assert learned.group_by("policy").len()["len"].to_list() == [len(config.eval.estimators)] * 5
     assert (estimates["ci_low"] <= estimates["value"]).all() and (estimates["value"] <= estimates["ci_high"]).all()
     assert (learned["ess"] > 0).all() and (learned["ess"] <= learned["n"]).all()
+    # The simulator logs its propensities: 'auto' uses them, and still checks the behaviour model.
+    assert set(estimates["propensity_source"]) == {"logged"}
+    behaviour = frames["behaviour_model"]
+    assert behaviour["model"].to_list() == ["estimated", "popularity", "logged"]
+    assert behaviour.filter(behaviour["used"])["model"].to_list() == ["logged"]
 
 
 def test_truth_orders_oracle_above_logging_and_estimates_track_truth(evaluated) -> None:
-    frames, _ = evaluated
+    frames, config = evaluated
     truth = dict(zip(frames["policies"]["policy"], frames["policies"]["true_value"], strict=True))
     assert truth["oracle"] > 2 * truth["logging"]
     # The logging policy's on-policy estimate is the mean logged reward: its interval must hold its truth.
     logging = frames["ope_estimates"].filter(frames["ope_estimates"]["policy"] == "logging").row(0, named=True)
     assert logging["ci_low"] <= truth["logging"] <= logging["ci_high"]
     # DR is unbiased: across the five learned policies its error stays within a few standard errors.
-    dr = frames["ope_estimates"].filter(frames["ope_estimates"]["estimator"] == "dr")
+    # The flow clips DR's weights at clip_lambda, and the stored name says so.
+    dr = frames["ope_estimates"].filter(frames["ope_estimates"]["estimator"] == f"dr-clip{config.eval.clip_lambda:g}")
+    assert dr.height == 5
     z = np.abs(dr["value"] - dr["true_value"]) / dr["std_err"]
     assert (z < 4).all(), dr.select("policy", "value", "true_value", "std_err")
 

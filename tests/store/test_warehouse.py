@@ -49,3 +49,32 @@ def test_reader_needs_an_existing_warehouse_and_tables_are_checked(tmp_path) -> 
         warehouse.connect(tmp_path / "missing.duckdb", read_only=True)
     with pytest.raises(ValueError, match="table must be one of"):
         warehouse.append_rows(tmp_path / "w.duckdb", "users; DROP TABLE runs", pl.DataFrame({"a": [1]}))
+
+
+def test_a_warehouse_written_before_propensity_source_is_migrated(tmp_path) -> None:
+    import duckdb
+
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as con:  # the tables as recrl wrote them before the column existed
+        con.execute("CREATE TABLE ope_estimates (run_id VARCHAR NOT NULL, policy VARCHAR NOT NULL, "
+                    "split VARCHAR NOT NULL, estimator VARCHAR NOT NULL, value DOUBLE NOT NULL, ci_low DOUBLE, "
+                    "ci_high DOUBLE, n BIGINT NOT NULL, ess DOUBLE, true_value DOUBLE, "
+                    "created_at TIMESTAMPTZ NOT NULL)")
+        con.execute("INSERT INTO ope_estimates VALUES ('old', 'p', 'test', 'dr', 0.1, 0, 1, 5, 5, NULL, now())")
+        con.execute("CREATE TABLE ranking_metrics (run_id VARCHAR NOT NULL, policy VARCHAR NOT NULL, "
+                    "split VARCHAR NOT NULL, target VARCHAR NOT NULL, metric VARCHAR NOT NULL, k INTEGER NOT NULL, "
+                    "value DOUBLE NOT NULL, n BIGINT NOT NULL)")
+    frames = run_frames("new", 0.2)
+    frames["ope_estimates"] = frames["ope_estimates"].with_columns(pl.lit("estimated").alias("propensity_source"))
+    frames["ranking_metrics"] = pl.DataFrame([{"run_id": "new", "policy": "p", "split": "test", "target": "purchase",
+                                               "metric": "hr", "k": 10, "value": None, "n": 0}],
+                                             schema_overrides={"value": pl.Float64})
+    warehouse.replace_run(db, "new", frames)
+    with warehouse.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT run_id, propensity_source FROM ope_estimates ORDER BY run_id").fetchall()
+        ranking = con.execute("SELECT value, n FROM ranking_metrics").fetchall()
+    assert rows == [("new", "estimated"), ("new", "estimated"), ("old", None)]
+    assert ranking == [(None, 0)]
+    comparison = warehouse.main_comparison(db, "new")
+    assert comparison["propensity_source"].to_list() == ["estimated"] and comparison["n"].to_list() == [10]
+    assert comparison["hr10_purchase"].to_list() == [None] and comparison["n_purchase"].to_list() == [0]
