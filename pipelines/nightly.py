@@ -17,7 +17,7 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from recrl.agents.fit import fit_actor_critic
+from recrl.agents.fit import fit_actor_critic, fit_sequential
 from recrl.config import ConfigError, PipelineConfig
 from recrl.evaluate.report import comparison_text, write_report
 from recrl.evaluate.stage import evaluate_run
@@ -66,6 +66,13 @@ def train_actor_critic(config: PipelineConfig, run_id: str) -> str:
     """Off-policy actor-critic on the train split; returns the checkpoint folder."""
     layout = DataLayout(Path(config.data_root))
     return str(fit_actor_critic(layout, config.states, config.agent, run_id))
+
+
+@task(name="train-sequential")
+def train_sequential_baseline(config: PipelineConfig, run_id: str) -> str:
+    """The supervised SASRec-style baseline on the same encoder; returns the checkpoint folder."""
+    layout = DataLayout(Path(config.data_root))
+    return str(fit_sequential(layout, config.states, config.sequential, run_id))
 
 
 @task(name="evaluate")
@@ -132,6 +139,7 @@ def nightly(config: PipelineConfig = DEFAULT_CONFIG, run_id: str | None = None) 
     counts = build_state_sequences(config)
     logger.info("states: %s", counts)
     checkpoint = train_actor_critic(config, run_id)
+    train_sequential_baseline(config, run_id)
     evaluate(config, run_id, checkpoint, counts, started_at)
     publish_report(config, run_id)
     return run_id

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from recrl.config import AgentConfig, BaselineConfig, EvalConfig, PipelineConfig, SimConfig
+from recrl.config import AgentConfig, BaselineConfig, EvalConfig, PipelineConfig, SequentialConfig, SimConfig
 from recrl.ingest import ingest
 from recrl.lake import DataLayout
 from recrl.simulate import write_logs
@@ -31,6 +31,7 @@ def tiny_config(data_root: Path) -> PipelineConfig:
         sim=dataclasses.replace(SimConfig(), n_users=400, n_items=60, n_days=4, seed=11),
         agent=dataclasses.replace(AgentConfig(), epochs=2, warmup_epochs=1, hidden_size=32, intermediate_size=64),
         eval=dataclasses.replace(EvalConfig(), n_bootstrap=100, reward_model_folds=2),
+        sequential=SequentialConfig(epochs=3, patience=1, hidden_size=32, intermediate_size=64),
         baselines=BaselineConfig(tuning_trials=3),  # the search itself is tested in tests/baselines
     )
 

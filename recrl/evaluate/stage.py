@@ -23,6 +23,8 @@ import polars as pl
 import pyarrow as pa
 
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
+from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
+from recrl.agents.sequential import SequentialPolicy, load_sequential
 from recrl.baselines import (
     ItemKNNPolicy,
     PopularityPolicy,
@@ -30,6 +32,7 @@ from recrl.baselines import (
     fit_baselines,
     interactions_from_transitions,
 )
+from recrl.baselines.store import baseline_config, save_baseline
 from recrl.config import PipelineConfig
 from recrl.evaluate.behaviour import behaviour_report, fit_behaviour
 from recrl.evaluate.offpolicy import (
@@ -72,10 +75,13 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     log.info("evaluation: %d %s test decisions, %s propensities", len(test), decisions, source)
 
     interactions = interactions_from_transitions(train_table, vocab.size)
-    baselines = fit_baselines(interactions, config.baselines, valid=valid, slate_size=slate_size,
-                              save_dir=layout.models / run_id / "baselines")
+    baseline_dir = layout.models / run_id / "baselines"
+    baselines = fit_baselines(interactions, config.baselines, valid=valid, slate_size=slate_size)
     model, _ = load_checkpoint(layout.models / run_id)
-    policies = [(ActorCriticPolicy(model), "agent")] + [(b, "baseline") for b in baselines]
+    policies = [(ActorCriticPolicy(model), "agent")]
+    if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
+        policies.append((SequentialPolicy(load_sequential(layout.models / run_id)[0]), "baseline"))
+    policies += [(b, "baseline") for b in baselines]
 
     by_type = {type(b): b for b in baselines}
     features = RewardFeatures(by_type[PopularityPolicy], by_type[ItemKNNPolicy], by_type[PureSVDPolicy], slate_size)
@@ -91,8 +97,10 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     for policy, kind in policies:
         result = evaluate_policy(policy, kind, valid, test, q_logged, q_candidates, config.eval,
                                  config.baselines.temperatures, slate_size, truth)
-        policy_rows.append(result.policy | {"checkpoint": checkpoint if kind == "agent" else None,
-                                            "config_json": policy_config_json(policy, config)})
+        saved = checkpoint
+        if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
+            saved = str(save_baseline(policy, baseline_dir / policy.name))
+        policy_rows.append(result.policy | {"checkpoint": saved, "config_json": policy_config_json(policy, config)})
         estimate_rows += result.estimates
         ranking_rows += result.ranking
 
@@ -179,8 +187,12 @@ def logged_truth(layout: DataLayout, test, config: PipelineConfig) -> tuple[floa
 
 
 def policy_config_json(policy, config: PipelineConfig) -> str:
-    """The settings that made a policy (agent config or baseline config), as JSON."""
-    section = config.agent if isinstance(policy, ActorCriticPolicy) else config.baselines
-    # A pydantic model or a dataclass, whichever recrl.config holds.
-    fields = section.model_dump(mode="json") if hasattr(section, "model_dump") else dataclasses.asdict(section)
+    """The settings that made a policy, as JSON: its config section, or a baseline's tuned
+    hyperparameters and search record, with the temperature chosen on valid."""
+    if isinstance(policy, ActorCriticPolicy):
+        fields = dataclasses.asdict(config.agent)
+    elif isinstance(policy, SequentialPolicy):
+        fields = dataclasses.asdict(config.sequential)
+    else:
+        fields = baseline_config(policy)
     return json.dumps(fields | {"temperature": policy.temperature}, sort_keys=True)
