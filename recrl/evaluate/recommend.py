@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -54,8 +55,13 @@ DEFAULT_HISTORY_TYPE = "click"
 
 
 def _warehouse_rows(layout: DataLayout, sql: str, params: list) -> list[tuple]:
-    with warehouse.connect(layout.warehouse, read_only=True) as con:
-        return con.execute(sql, params).fetchall()
+    try:
+        with warehouse.connect(layout.warehouse, read_only=True) as con:
+            return con.execute(sql, params).fetchall()
+    except duckdb.IOException as error:  # e.g. the flow holds the file for writing: one line, not a traceback
+        raise ValueError(
+            f"cannot read the warehouse {layout.warehouse}: {str(error).splitlines()[0]}"
+        ) from error
 
 
 def run_config(layout: DataLayout, run_id: str) -> PipelineConfig:
@@ -63,19 +69,23 @@ def run_config(layout: DataLayout, run_id: str) -> PipelineConfig:
     rows = _warehouse_rows(layout, "SELECT config_json FROM runs WHERE run_id = ?", [run_id])
     if not rows:
         known = [r[0] for r in _warehouse_rows(layout, "SELECT run_id FROM runs ORDER BY started_at", [])]
-        raise ValueError(f"run {run_id!r} not in {layout.warehouse} (known runs: {', '.join(known) or 'none'})")
+        raise ValueError(
+            f"run {run_id!r} not in {layout.warehouse} (known runs: {', '.join(known) or 'none'})"
+        )
     return PipelineConfig.from_json(rows[0][0])
 
 
 def policy_temperature(layout: DataLayout, run_id: str, name: str) -> float:
     """The temperature the evaluation chose on valid for ``name`` in ``run_id``."""
     run_config(layout, run_id)  # a missing run is named as such
-    rows = _warehouse_rows(layout, "SELECT policy, temperature FROM policies WHERE run_id = ? ORDER BY policy",
-                           [run_id])
+    rows = _warehouse_rows(
+        layout, "SELECT policy, temperature FROM policies WHERE run_id = ? ORDER BY policy", [run_id]
+    )
     servable = {policy: temperature for policy, temperature in rows if temperature is not None}
     if name not in servable:
-        raise ValueError(f"policy {name!r} has no served model in run {run_id!r} "
-                         f"(known: {', '.join(servable) or 'none'})")
+        raise ValueError(
+            f"policy {name!r} has no served model in run {run_id!r} (known: {', '.join(servable) or 'none'})"
+        )
     return float(servable[name])
 
 
@@ -105,8 +115,14 @@ def load_policy(layout: DataLayout, run_id: str, name: str) -> Policy:
     return policy
 
 
-def recommend(layout: DataLayout, run_id: str, name: str, split: str | None = None,
-              histories: str | Path | None = None, top_k: int | None = None) -> pl.DataFrame:
+def recommend(
+    layout: DataLayout,
+    run_id: str,
+    name: str,
+    split: str | None = None,
+    histories: str | Path | None = None,
+    top_k: int | None = None,
+) -> pl.DataFrame:
     """Long table of ``name``'s probability of each item at each decision's slot.
 
     Split mode: columns (request_id, decision_id, position, item_id, probability), ``position`` the
@@ -127,18 +143,22 @@ def recommend(layout: DataLayout, run_id: str, name: str, split: str | None = No
         decisions = decision_kind(load_transitions(layout, "test"))
         arrays = to_arrays(load_transitions(layout, split, kind=decisions), history_len)
         states, positions = arrays.states, arrays.position
-        keys = {"request_id": pl.Series(arrays.request_id, dtype=pl.String),
-                "decision_id": pl.Series(arrays.decision_id, dtype=pl.String)}
+        keys = {
+            "request_id": pl.Series(arrays.request_id, dtype=pl.String),
+            "decision_id": pl.Series(arrays.decision_id, dtype=pl.String),
+        }
     else:
         states, request_ids, positions = read_histories(histories, vocab, history_len)
         keys = {"request_id": pl.Series(request_ids, dtype=pl.String)}
-    probs = decision_probs(score_states(policy, states), positions, policy.temperature,
-                           slate_size_of(positions))  # (B, V), as the evaluation computes them
+    probs = decision_probs(
+        score_states(policy, states), positions, policy.temperature, slate_size_of(positions)
+    )  # (B, V), as the evaluation computes them
     return long_table(probs, keys, positions, vocab, top_k)
 
 
-def long_table(probs: np.ndarray, keys: dict[str, pl.Series], positions: np.ndarray, vocab: Vocabulary,
-               top_k: int | None) -> pl.DataFrame:
+def long_table(
+    probs: np.ndarray, keys: dict[str, pl.Series], positions: np.ndarray, vocab: Vocabulary, top_k: int | None
+) -> pl.DataFrame:
     """(B, V) probabilities -> one row per (decision, non-reserved item), or its ``top_k`` likeliest."""
     batch, width = probs.shape
     items = probs[:, N_RESERVED:]
@@ -148,12 +168,14 @@ def long_table(probs: np.ndarray, keys: dict[str, pl.Series], positions: np.ndar
         columns = np.argsort(-items, axis=1, kind="stable")[:, :top_k]  # ties: lower index first
     per_row = columns.shape[1]
     rows = np.repeat(np.arange(batch), per_row)
-    return pl.DataFrame({
-        **{name: series.gather(rows) for name, series in keys.items()},
-        "position": pl.Series(positions[rows], dtype=pl.Int64),
-        "item_id": pl.Series(vocab.item_ids[N_RESERVED + columns.ravel()], dtype=pl.String),
-        "probability": pl.Series(np.take_along_axis(items, columns, axis=1).ravel(), dtype=pl.Float64),
-    })
+    return pl.DataFrame(
+        {
+            **{name: series.gather(rows) for name, series in keys.items()},
+            "position": pl.Series(positions[rows], dtype=pl.Int64),
+            "item_id": pl.Series(vocab.item_ids[N_RESERVED + columns.ravel()], dtype=pl.String),
+            "probability": pl.Series(np.take_along_axis(items, columns, axis=1).ravel(), dtype=pl.Float64),
+        }
+    )
 
 
 def _id_lists(frame: pl.DataFrame, column: str) -> pl.Series:
@@ -162,21 +184,28 @@ def _id_lists(frame: pl.DataFrame, column: str) -> pl.Series:
     if isinstance(series.dtype, pl.List):
         return series.cast(pl.List(pl.String)).fill_null([])
     if series.dtype == pl.String:
-        return series.fill_null("").str.strip_chars().str.split(" ").list.eval(
-            pl.element().filter(pl.element() != ""))
-    raise ValueError(f"histories column {column!r} must be a list of ids or a space-separated string, "
-                     f"got {series.dtype}")
+        return (
+            series.fill_null("")
+            .str.strip_chars()
+            .str.split(" ")
+            .list.eval(pl.element().filter(pl.element() != ""))
+        )
+    raise ValueError(
+        f"histories column {column!r} must be a list of ids or a space-separated string, got {series.dtype}"
+    )
 
 
-def read_histories(path: str | Path, vocab: Vocabulary, history_len: int
-                   ) -> tuple[StateBatch, np.ndarray, np.ndarray]:
+def read_histories(
+    path: str | Path, vocab: Vocabulary, history_len: int
+) -> tuple[StateBatch, np.ndarray, np.ndarray]:
     """(states, request_ids, positions) of a histories file (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"histories file not found: {path}")
     if path.suffix.lower() == ".csv":
-        frame = pl.read_csv(path, schema_overrides={"request_id": pl.String, "history": pl.String,
-                                                    "history_types": pl.String})
+        frame = pl.read_csv(
+            path, schema_overrides={"request_id": pl.String, "history": pl.String, "history_types": pl.String}
+        )
     elif path.suffix.lower() in (".parquet", ".pq"):
         frame = pl.read_parquet(path)
     else:
@@ -186,9 +215,16 @@ def read_histories(path: str | Path, vocab: Vocabulary, history_len: int
         raise ValueError(f"histories file {path} lacks column(s) {missing} (needs request_id, history)")
     if frame["request_id"].null_count():
         raise ValueError(f"histories file {path}: request_id must not be null")
-    positions = (frame["position"].fill_null(0).cast(pl.Int64).to_numpy() if "position" in frame.columns
-                 else np.zeros(frame.height, dtype=np.int64))
-    if frame.select(pl.col("request_id").cast(pl.String), pl.Series("position", positions)).is_duplicated().any():
+    positions = (
+        frame["position"].fill_null(0).cast(pl.Int64).to_numpy()
+        if "position" in frame.columns
+        else np.zeros(frame.height, dtype=np.int64)
+    )
+    if (
+        frame.select(pl.col("request_id").cast(pl.String), pl.Series("position", positions))
+        .is_duplicated()
+        .any()
+    ):
         raise ValueError(f"histories file {path}: a (request_id, position) appears twice")
     ids = _id_lists(frame, "history")
     lengths = ids.list.len().to_numpy().astype(np.int64)
@@ -202,8 +238,9 @@ def read_histories(path: str | Path, vocab: Vocabulary, history_len: int
         flat_names = names.explode().drop_nulls().to_list()
         unknown = sorted(set(flat_names) - set(HISTORY_TYPE_CODE))
         if unknown:
-            raise ValueError(f"histories file {path}: unknown event type(s) {unknown} "
-                             f"(known: {sorted(HISTORY_TYPE_CODE)})")
+            raise ValueError(
+                f"histories file {path}: unknown event type(s) {unknown} (known: {sorted(HISTORY_TYPE_CODE)})"
+            )
         codes = np.array([HISTORY_TYPE_CODE[n] for n in flat_names], dtype=np.int8)
     else:
         codes = np.full(len(flat_ids), HISTORY_TYPE_CODE[DEFAULT_HISTORY_TYPE], dtype=np.int8)
