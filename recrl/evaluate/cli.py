@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recrl.evaluate.recommend import check_out_path, recommend, write_parquet_atomic
 from recrl.lake import DataLayout
 
 
@@ -39,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: the models (torch, transformers) would slow every other `recrl` command's start.
+    from recrl.evaluate.recommend import check_out_path, recommend, write_parquet_atomic
+
     if not args.data.is_dir():
         raise FileNotFoundError(f"--data directory not found: {args.data}")
     out = check_out_path(args.out)  # before the work, not after it

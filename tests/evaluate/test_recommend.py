@@ -84,6 +84,7 @@ def test_split_probabilities_are_the_evaluations_and_give_its_snips(served, tmp_
         == 0
     )
     served_probs = pl.read_parquet(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["ac.parquet"]  # the temporary file was renamed
     assert served_probs.columns == ["request_id", "decision_id", "position", "item_id", "probability"]
 
     test = to_arrays(
