@@ -13,6 +13,7 @@ STAGE_CLI_MODULES: tuple[str, ...] = (
     "recrl.ingest.cli",
     "recrl.states.cli",
     "recrl.ope.cli",
+    "recrl.evaluate.cli",
 )
 """Modules exposing ``register(subparsers)``; each adds its sub-command(s) with ``func`` set."""
 
