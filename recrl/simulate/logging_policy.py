@@ -7,7 +7,7 @@ The logging policy is decent but beatable: it sees only observable history, and 
 
 then draws a slate of K items without replacement from beta (Plackett-Luce). The propensity it
 logs for an item shown at position k is the exact Plackett-Luce position marginal beta(a | x, k)
-from ``recrl.policies.plackett_luce_marginals`` (K <= 3) or ``recrl.simulate.plackett_luce`` (K > 3). Its probabilities depend on the context only
+from ``recrl.policies.plackett_luce_marginals``. Its probabilities depend on the context only
 through the last clicked category, so marginals are computed once per category and reused.
 """
 
@@ -17,7 +17,6 @@ import numpy as np
 
 from recrl.policies import plackett_luce_marginals
 from recrl.schema import HISTORY_TYPE_CODE
-from recrl.simulate.plackett_luce import plackett_luce_marginals_any
 from recrl.simulate.world import World
 
 LOGGING_POLICY_ID = "sim-logging-v1"
@@ -46,13 +45,8 @@ def logging_probs(world: World, last_category: np.ndarray, available: np.ndarray
 
 
 def position_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:
-    """(B, V, K) exact Plackett-Luce position marginals of ``probs`` (B, V), one row at a time.
-
-    The K <= 3 closed form needs (V, V) memory per row, so rows go one by one (5,000 items: 400 MB);
-    wider slates use the exponential-race integral.
-    """
-    if slate_size > 3:
-        return plackett_luce_marginals_any(probs, slate_size)
+    """(B, V, K) exact Plackett-Luce position marginals of ``probs`` (B, V), one row at a time:
+    the third slot's closed form needs (V, V) memory per row (5,000 items: 400 MB)."""
     return np.concatenate([plackett_luce_marginals(probs[b : b + 1], slate_size) for b in range(len(probs))])
 
 

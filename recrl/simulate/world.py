@@ -28,7 +28,7 @@ USER_NOISE_STD = 0.2
 PRICE_LOG_STD = 0.5
 """Items' price levels are log-normal around 1 with this log-scale spread."""
 """Largest slate the simulator writes; K > 3 uses the integral Plackett-Luce marginals of
-``recrl.simulate.plackett_luce`` for the logged propensities."""
+``recrl.policies.plackett_luce_marginals`` for the logged propensities."""
 
 COLOURS: tuple[str, ...] = (
     "black",
