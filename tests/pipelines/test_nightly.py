@@ -8,21 +8,11 @@ import json
 import duckdb
 import pytest
 from prefect.exceptions import ParameterTypeError
-from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.deploy import NIGHTLY_CRON, build_deployments
 from pipelines.nightly import main, nightly
 from recrl.config import PipelineConfig
 from recrl.lake import DataLayout
-
-
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PREFECT_HOME", str(home))
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
 
 
 @pytest.mark.slow

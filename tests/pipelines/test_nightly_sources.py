@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.nightly import check_source, ingest_logs, main, nightly
 from recrl.ingest import IngestError, QuarantineShareError
@@ -68,15 +67,6 @@ def test_source_lake_needs_events_and_bad_sources_fail_in_one_line(tmp_path, mak
         assert main(["--config", str(config_file)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("lake" in err[0] if source == "lake" else source in err[0])
-
-
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PREFECT_HOME", str(home))
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
 
 
 @pytest.mark.slow

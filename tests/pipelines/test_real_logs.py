@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.nightly import nightly
 from recrl.config import AgentConfig, EvalConfig, PipelineConfig, SimConfig
@@ -43,15 +42,6 @@ def quick_config(data_root: Path, source: str, source_format: str, **eval_change
                        num_layers=1),
         eval=replaced(EvalConfig(), n_bootstrap=50, reward_model_folds=2, **eval_changes),
     )
-
-
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PREFECT_HOME", str(home))
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
 
 
 def run_and_read(config: PipelineConfig, run_id: str) -> dict:
