@@ -50,6 +50,7 @@ from recrl.ingest.validate import (
     parse_timestamp,
     validation_columns,
 )
+from recrl.ingest.writer import PUBLISHED_COMPRESSION
 from recrl.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 
 TS_FORMAT = "iso"
@@ -258,7 +259,7 @@ def stage_plain_csv(
         validated, checks = _validated(path, header, False, config, now, positions)
         _accepted_rows(validated, checks, users, batch_id).sink_parquet(
             pl.PartitionBy(events_dir, key=["date", "shard"], **ONE_FILE_PER_PARTITION),
-            compression="zstd",
+            compression=PUBLISHED_COMPRESSION,
             statistics=True,
             mkdir=True,
         )
@@ -267,7 +268,7 @@ def stage_plain_csv(
             validated, checks = _validated(path, header, True, config, now, positions)
             _rejected_rows(validated, checks, path, header, batch_id).sink_parquet(
                 pl.PartitionBy(quarantine_dir, key=["date"], **ONE_FILE_PER_PARTITION),
-                compression="zstd",
+                compression=PUBLISHED_COMPRESSION,
                 statistics=True,
                 mkdir=True,
             )

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from recrl.ingest.keys import user_shards
 from recrl.lake import DataLayout
@@ -63,6 +64,8 @@ SCRATCH_DIR = "scratch"
 """Staging sub-folder where the fast CSV path sinks a file before its checks pass (never read by ``prepare``)."""
 STAGED = "*.parquet"
 """The one glob of staged files inside a partition folder."""
+PUBLISHED_COMPRESSION = "zstd"
+"""Compression of every Parquet file in the lake."""
 
 
 @dataclass
@@ -92,7 +95,8 @@ class BatchWriter:
 
     def _stage(self, rows: pl.DataFrame, folder: Path, file_index: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_final(rows, folder / self._next_name(file_index))
+        # Uncompressed: a block's chunk is read once more and rewritten; zstd would triple its write cost.
+        rows.write_parquet(folder / self._next_name(file_index), compression="uncompressed", statistics=False)
 
     def stage_events(self, accepted: pl.DataFrame, file_index: int) -> None:
         """Stage accepted rows (``_line, _sub`` + canonical columns) split by date and user shard."""
@@ -153,8 +157,9 @@ class BatchWriter:
         return sorted(folder.relative_to(self.staging / kind) for folder in (self.staging / kind).glob(pattern))
 
     def _publishable_as_is(self, staged: list[Path], final_dir: Path) -> bool:
-        """True when a partition's one staged file needs no rewrite: no duplicate inside, none in the lake."""
-        if len(staged) != 1 or _has_parquet(final_dir):
+        """True when a partition's one staged file needs no rewrite: compressed as the lake's files are,
+        no duplicate inside, none in the lake."""
+        if len(staged) != 1 or _has_parquet(final_dir) or not _compressed_as_published(staged[0]):
             return False
         # Rows distinct in (ts, user_id) are distinct rows: two narrow columns usually settle it.
         probe = pl.read_parquet(staged[0], columns=list(DUPLICATE_PROBE))
@@ -299,8 +304,18 @@ def _has_parquet(folder: Path) -> bool:
 
 
 def _write_final(rows: pl.DataFrame, path: Path) -> None:
-    """Write ``rows`` as a lake file: the one Parquet form every staged and published file has."""
-    rows.lazy().sink_parquet(path, compression="zstd", statistics=True)
+    """Write ``rows`` as a lake file (what the fast CSV path's sink also writes: ``PUBLISHED_COMPRESSION``)."""
+    rows.lazy().sink_parquet(path, compression=PUBLISHED_COMPRESSION, statistics=True)
+
+
+def _compressed_as_published(path: Path) -> bool:
+    """True when every column chunk of the Parquet file ``path`` is compressed as lake files are."""
+    metadata = pq.read_metadata(path)
+    return all(
+        metadata.row_group(group).column(column).compression == PUBLISHED_COMPRESSION.upper()
+        for group in range(metadata.num_row_groups)
+        for column in range(metadata.num_columns)
+    )
 
 
 def _read_staged(paths: list[Path], columns: Sequence[str] | None) -> pl.DataFrame:
