@@ -1,8 +1,8 @@
 """Write one ingest batch into the lake: stage aside, drop duplicates, publish by rename.
 
 Stage 1 (streaming): every path stages the same kind of file into a private staging folder
-``{lake}/_staging/{run_id}/``: Parquet in the lake's final form (the published columns, batch id
-included, zstd), one file per chunk and partition, named ``{file index:06d}-{chunk:08d}.parquet``::
+``{lake}/_staging/{run_id}/``: Parquet with the published columns (batch id included), one file per
+chunk and partition, named ``{file index:06d}-{chunk:08d}.parquet``::
 
     events/date=D/shard=S/*.parquet      canonical columns + ingest_batch_id
     quarantine/date=D/*.parquet          QUARANTINE_COLUMNS + ingest_batch_id
@@ -10,16 +10,16 @@ included, zstd), one file per chunk and partition, named ``{file index:06d}-{chu
 
 Rows in a file keep input order, and chunks are numbered in the order they were staged, so sorting
 by name (file index, then chunk) and then by row gives input order without line-order columns. The
-block path writes one chunk per block and partition (``stage_events`` and friends); the fast CSV path
-(``recrl.ingest.fast_csv``) sinks a whole file into a scratch folder and, once its checks pass, moves
-each partition's file into place as one chunk (``adopt``). Nothing there is visible to readers, who
-glob ``{lake}/events/**/*.parquet``.
+block path writes one uncompressed chunk per block and partition (``stage_events`` and friends); the
+fast CSV path (``recrl.ingest.fast_csv``) sinks a whole file (zstd, as the lake) into a scratch folder
+and, once its checks pass, moves each partition's file into place as one chunk (``adopt``). Nothing
+there is visible to readers, who glob ``{lake}/events/**/*.parquet``.
 
 Stage 2 (one partition at a time, so memory holds one ``(date, shard)`` partition, not the input):
 rows equal in every canonical column to an earlier row of the batch, or to a row already in the lake
 partition, are duplicates and are dropped (and counted against the file they came from). Rows keep
-input order, so the same input always gives the same file. A partition staged as one file, with no
-duplicate inside, that the lake does not have yet is published as it is (already in final form);
+input order, so the same input always gives the same file. A partition staged as one zstd file, with
+no duplicate inside, that the lake does not have yet is published as it is (already in final form);
 every other partition is rewritten to staging.
 
 Publish is one atomic step with its reconciliation record: every partition file is first written
