@@ -361,12 +361,12 @@ def ingest(
     if not files:
         return IngestReport(batch_id, fmt, started_at, (), (), skipped)
 
-    writer = BatchWriter(layout, run_id=uuid.uuid4().hex, n_shards=config.n_shards)
+    writer = BatchWriter(layout, run_id=uuid.uuid4().hex, n_shards=config.n_shards, batch_id=batch_id)
     reader = _NamedReadErrors(format_reader, blank)
     try:
         counts = _stage_files(files, profiles, users, reader, writer, fmt, batch_id, config, now, salt, block_bytes)
-        _check_quarantine_share(files, profiles, counts, writer, batch_id, config)
-        published = writer.prepare(batch_id)
+        _check_quarantine_share(files, profiles, counts, writer, config)
+        published = writer.prepare()
         records = []
         for file_index, (path, profile, count) in enumerate(zip(files, profiles, counts, strict=True)):
             duplicate_events = published.duplicate_events[file_index]
@@ -390,7 +390,7 @@ def ingest(
 
 
 def _check_quarantine_share(
-    files: list[Path], profiles: list[FileProfile], counts: list[Counter], writer: BatchWriter, batch_id: str, config: IngestConfig
+    files: list[Path], profiles: list[FileProfile], counts: list[Counter], writer: BatchWriter, config: IngestConfig
 ) -> None:
     """Refuse the batch (keep its rejected rows aside, publish nothing) when too much of it is quarantined."""
     input_rows = sum(count["input"] for count in counts)
@@ -405,7 +405,8 @@ def _check_quarantine_share(
         ],
         schema={"source_file": pl.String, "source_sha256": pl.String, "input_rows": pl.Int64, "valid_rows": pl.Int64, "quarantined_rows": pl.Int64},
     )
-    folder, top_reasons = writer.refuse(batch_id, files_frame)
+    folder, top_reasons = writer.refuse(files_frame)
+    batch_id = writer.batch_id
     lines = [
         f"batch {batch_id} refused: {quarantined:,} of {input_rows:,} input rows ({quarantined / input_rows:.1%}) "
         f"quarantined, more than ingest.max_quarantine_share = {config.max_quarantine_share}; nothing was published",
@@ -444,11 +445,12 @@ def _stage_files(
         seen_positions: set[int] = set()  # distinct accepted positions: is the file 1-based?
         staged = None
         if profile.plain and file_users is not None:
-            staging = writer.fast_staging(file_index)
-            staged = stage_plain_csv(path, profile, file_index, file_users, batch_id, staging, config, now, positions)
+            scratch = writer.scratch(file_index)
+            staged = stage_plain_csv(path, profile, file_users, batch_id, scratch, config, now, positions)
         if staged is not None:
             count.update(input=profile.data_lines, accepted=staged[0], quarantined=staged[1])
-            seen_positions = _staged_positions(staging)
+            seen_positions = _staged_positions(scratch)
+            writer.adopt(scratch, file_index)
         else:
             for candidates in reader.read(path, block_bytes):
                 accepted, rejected = validate(candidates.events, reader.TS_FORMAT, config, now, positions)
@@ -458,7 +460,7 @@ def _stage_files(
                 writer.stage_events(accepted, file_index)
                 writer.stage_quarantine(rejected, file_index, str(path))
                 if candidates.items is not None:
-                    writer.stage_items(candidates.items, fmt)
+                    writer.stage_items(candidates.items, fmt, file_index)
                 count.update(input=candidates.events.height, accepted=accepted.height, quarantined=rejected.height)
         if positions == "zero-based" and _looks_one_based(seen_positions):
             shutil.rmtree(writer.staging, ignore_errors=True)  # nothing of the batch is published
@@ -478,9 +480,9 @@ def _looks_one_based(seen_positions: set[int]) -> bool:
     return len(seen_positions) >= 2 and seen_positions == set(range(1, len(seen_positions) + 1))
 
 
-def _staged_positions(staging: Path) -> set[int]:
-    """Distinct positions of the rows the fast path staged (one narrow column of its Parquet files)."""
-    parts = sorted((staging / "events").glob("*/*/*.parquet"))
+def _staged_positions(scratch: Path) -> set[int]:
+    """Distinct positions of the rows the fast path sank (one narrow column of its Parquet files)."""
+    parts = sorted((scratch / "events").glob("*/*/*.parquet"))
     if not parts:
         return set()
     distinct = pl.scan_parquet(parts).select(pl.col("position").drop_nulls().unique()).collect()

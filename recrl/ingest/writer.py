@@ -1,16 +1,26 @@
 """Write one ingest batch into the lake: stage aside, drop duplicates, publish by rename.
 
-Stage 1 (streaming): each validated block is appended to a private staging folder
-``{lake}/_staging/{run_id}/`` as small Arrow IPC files, already split by partition; a plain CSV
-instead stages one final-format Parquet file per partition (``recrl.ingest.fast_csv``, under
-``fast/``). Nothing there is visible to readers, who glob ``{lake}/events/**/*.parquet``.
+Stage 1 (streaming): every path stages the same kind of file into a private staging folder
+``{lake}/_staging/{run_id}/``: Parquet with the published columns (batch id included), one file per
+chunk and partition, named ``{file index:06d}-{chunk:08d}.parquet``::
+
+    events/date=D/shard=S/*.parquet      canonical columns + ingest_batch_id
+    quarantine/date=D/*.parquet          QUARANTINE_COLUMNS + ingest_batch_id
+    items/format=F/*.parquet             the item attributes seen in the input
+
+Rows in a file keep input order, and chunks are numbered in the order they were staged, so sorting
+by name (file index, then chunk) and then by row gives input order without line-order columns. The
+block path writes one uncompressed chunk per block and partition (``stage_events`` and friends); the
+fast CSV path (``recrl.ingest.fast_csv``) sinks a whole file (zstd, as the lake) into a scratch folder
+and, once its checks pass, moves each partition's file into place as one chunk (``adopt``). Nothing
+there is visible to readers, who glob ``{lake}/events/**/*.parquet``.
 
 Stage 2 (one partition at a time, so memory holds one ``(date, shard)`` partition, not the input):
 rows equal in every canonical column to an earlier row of the batch, or to a row already in the lake
 partition, are duplicates and are dropped (and counted against the file they came from). Rows keep
-input order (file order in the batch, then line, then record index), so the same input always
-gives the same file. A fast-path file with no duplicate, for a partition the lake does not have
-yet, is published as it is; every other partition is rewritten to staging.
+input order, so the same input always gives the same file. A partition staged as one zstd file, with
+no duplicate inside, that the lake does not have yet is published as it is (already in final form);
+every other partition is rewritten to staging.
 
 Publish is one atomic step with its reconciliation record: every partition file is first written
 under ``ready/`` in the staging folder, the run's reconciliation record too; then a manifest of the
@@ -29,10 +39,12 @@ import json
 import os
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from recrl.ingest.keys import user_shards
 from recrl.lake import DataLayout
@@ -48,8 +60,12 @@ COMMIT_MARKER = "COMMIT.json"
 """The manifest of a batch's moves; once it exists (renamed into place) the batch is committed."""
 REFUSED_DIR = "refused"
 """``{lake}/refused/{batch_id}/``: the rejected rows of a batch refused by the quarantine gate."""
-FAST_DIR = "fast"
-"""Staging sub-folder of the fast CSV path: ``fast/<file index>/{events,quarantine}/...``."""
+SCRATCH_DIR = "scratch"
+"""Staging sub-folder where the fast CSV path sinks a file before its checks pass (never read by ``prepare``)."""
+STAGED = "*.parquet"
+"""The one glob of staged files inside a partition folder."""
+PUBLISHED_COMPRESSION = "zstd"
+"""Compression of every Parquet file in the lake."""
 
 
 @dataclass
@@ -64,97 +80,95 @@ class PublishResult:
 class BatchWriter:
     """Stages one run's rows, then publishes them under ``batch_id`` (see the module docstring)."""
 
-    def __init__(self, layout: DataLayout, run_id: str, n_shards: int) -> None:
+    def __init__(self, layout: DataLayout, run_id: str, n_shards: int, batch_id: str) -> None:
         self.layout = layout
         self.n_shards = n_shards
+        self.batch_id = batch_id
         self.staging = layout.lake / STAGING_DIR / run_id
         self._chunk = 0
         self._moves: list[tuple[Path, Path]] = []
         self._committed = False
 
-    def _next_name(self) -> str:
+    def _next_name(self, file_index: int) -> str:
         self._chunk += 1
-        return f"chunk-{self._chunk:08d}.arrow"
+        return f"{file_index:06d}-{self._chunk:08d}.parquet"
+
+    def _stage(self, rows: pl.DataFrame, folder: Path, file_index: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Uncompressed: a block's chunk is read once more and rewritten; zstd would triple its write cost.
+        rows.write_parquet(folder / self._next_name(file_index), compression="uncompressed", statistics=False)
 
     def stage_events(self, accepted: pl.DataFrame, file_index: int) -> None:
         """Stage accepted rows (``_line, _sub`` + canonical columns) split by date and user shard."""
         if accepted.height == 0:
             return
-        frame = accepted.with_columns(
-            _file=pl.lit(file_index, dtype=pl.Int32),
+        accepted = accepted.sort("_line", "_sub")  # input order: the order a staged file keeps
+        frame = accepted.select(
+            *CANONICAL_COLUMNS,
+            ingest_batch_id=pl.lit(self.batch_id),
             _date=pl.col("ts").dt.date().cast(pl.String),
             _shard=user_shards(accepted["user_id"], self.n_shards),
         )
         for (date, shard), part in frame.partition_by("_date", "_shard", as_dict=True).items():
             folder = self.staging / "events" / f"date={date}" / f"shard={shard:02d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            part.drop("_date", "_shard").write_ipc(folder / self._next_name())
+            self._stage(part.drop("_date", "_shard"), folder, file_index)
 
     def stage_quarantine(self, rejected: pl.DataFrame, file_index: int, source_file: str) -> None:
         """Stage rejected rows (``_line, _sub, _raw, reason_code, reason, _date``) by event date."""
         if rejected.height == 0:
             return
         frame = rejected.select(
-            _file=pl.lit(file_index, dtype=pl.Int32),
             raw=pl.col("_raw"),
             source_file=pl.lit(source_file),
             line_number=pl.col("_line"),
             record_index=pl.col("_sub"),
             reason_code=pl.col("reason_code"),
             reason=pl.col("reason"),
+            ingest_batch_id=pl.lit(self.batch_id),
             _date=pl.col("_date"),
         )
         for (date,), part in frame.partition_by("_date", as_dict=True).items():
-            folder = self.staging / "quarantine" / f"date={date}"
-            folder.mkdir(parents=True, exist_ok=True)
-            part.drop("_date").write_ipc(folder / self._next_name())
+            self._stage(part.drop("_date"), self.staging / "quarantine" / f"date={date}", file_index)
 
-    def stage_items(self, items: pl.DataFrame, fmt: str) -> None:
+    def stage_items(self, items: pl.DataFrame, fmt: str, file_index: int) -> None:
         """Stage item attributes seen in the input (``ITEM_SCHEMA`` columns first)."""
         if items.height == 0:
             return
-        folder = self.staging / "items" / f"format={fmt}"
-        folder.mkdir(parents=True, exist_ok=True)
-        items.write_ipc(folder / self._next_name())
+        self._stage(items, self.staging / "items" / f"format={fmt}", file_index)
 
-    def fast_staging(self, file_index: int) -> Path:
-        """Where the fast CSV path (``recrl.ingest.fast_csv``) stages file ``file_index``."""
-        return self.staging / FAST_DIR / f"{file_index:06d}"
+    def scratch(self, file_index: int) -> Path:
+        """An empty folder where the fast CSV path (``recrl.ingest.fast_csv``) sinks file ``file_index``."""
+        folder = self.staging / SCRATCH_DIR / f"{file_index:06d}"
+        shutil.rmtree(folder, ignore_errors=True)
+        return folder
 
-    def _staged_events(self, relative: Path) -> tuple[list[Path], list[tuple[int, Path]]]:
-        """Block chunks and fast-path files (with their file index) of one ``date=/shard=`` partition."""
-        chunks = sorted((self.staging / "events" / relative).glob("*.arrow"))
-        fast = [(int(path.parents[3].name), path) for path in self.staging.glob(f"{FAST_DIR}/*/events/{relative}/*.parquet")]
-        return chunks, sorted(fast)
+    def adopt(self, scratch: Path, file_index: int) -> None:
+        """Move what the fast path sank into ``scratch`` (staged files, one per partition) into place."""
+        for kind, pattern in (("events", "date=*/shard=*"), ("quarantine", "date=*")):
+            for partition in sorted((scratch / kind).glob(pattern)):
+                folder = self.staging / kind / partition.relative_to(scratch / kind)
+                for path in sorted(partition.glob(STAGED)):
+                    folder.mkdir(parents=True, exist_ok=True)
+                    path.rename(folder / self._next_name(file_index))  # inside staging: not a publish move
+        shutil.rmtree(scratch, ignore_errors=True)
 
-    def _read_events(self, chunks: list[Path], fast: list[tuple[int, Path]]) -> pl.DataFrame:
-        """Staged rows of a partition: ``_file, _line, _sub`` + canonical columns, in input order."""
-        frames = [pl.read_ipc(path).select("_file", "_line", "_sub", *CANONICAL_COLUMNS) for path in chunks]
-        for file_index, path in fast:
-            rows = pl.read_parquet(path, columns=list(CANONICAL_COLUMNS))
-            frames.append(
-                rows.select(
-                    pl.lit(file_index, dtype=pl.Int32).alias("_file"),
-                    # The fast path keeps each file's rows in input order: the row index orders them.
-                    pl.int_range(rows.height, dtype=pl.Int64).alias("_line"),
-                    pl.lit(0, dtype=pl.Int32).alias("_sub"),
-                    *CANONICAL_COLUMNS,
-                )
-            )
-        return pl.concat(frames, how="vertical_relaxed")
+    def _partitions(self, kind: str, pattern: str) -> list[Path]:
+        """Staged partition folders of ``kind`` (events, quarantine, items), relative to it."""
+        return sorted(folder.relative_to(self.staging / kind) for folder in (self.staging / kind).glob(pattern))
 
-    def _publishable_as_is(self, fast: list[tuple[int, Path]], chunks: list[Path], final_dir: Path) -> bool:
-        """True when a partition's one fast-path file needs no rewrite: no duplicate inside, none in the lake."""
-        if chunks or len(fast) != 1 or _has_parquet(final_dir):
+    def _publishable_as_is(self, staged: list[Path], final_dir: Path) -> bool:
+        """True when a partition's one staged file needs no rewrite: compressed as the lake's files are,
+        no duplicate inside, none in the lake."""
+        if len(staged) != 1 or _has_parquet(final_dir) or not _compressed_as_published(staged[0]):
             return False
         # Rows distinct in (ts, user_id) are distinct rows: two narrow columns usually settle it.
-        probe = pl.read_parquet(fast[0][1], columns=list(DUPLICATE_PROBE))
+        probe = pl.read_parquet(staged[0], columns=list(DUPLICATE_PROBE))
         if _first_distinct(probe, list(DUPLICATE_PROBE)).all():
             return True
-        rows = pl.read_parquet(fast[0][1], columns=list(CANONICAL_COLUMNS))
+        rows = pl.read_parquet(staged[0], columns=list(CANONICAL_COLUMNS))
         return bool(_first_distinct(rows, list(CANONICAL_COLUMNS)).all())
 
-    def prepare(self, batch_id: str) -> PublishResult:
+    def prepare(self) -> PublishResult:
         """Deduplicate each staged partition against the batch and the lake; write the lake files aside.
 
         Nothing is visible until ``commit``.
@@ -162,46 +176,39 @@ class BatchWriter:
         result = PublishResult()
         moves: list[tuple[Path, Path]] = []
         ready = self.staging / "ready"
-        name = f"part-{batch_id}.parquet"
-        event_partitions = {p.relative_to(self.staging / "events") for p in (self.staging / "events").glob("date=*/shard=*")}
-        event_partitions |= {p.relative_to(p.parents[1]) for p in self.staging.glob(f"{FAST_DIR}/*/events/date=*/shard=*")}
-        for relative in sorted(event_partitions):
+        name = f"part-{self.batch_id}.parquet"
+        for relative in self._partitions("events", "date=*/shard=*"):
             final_dir = self.layout.events / relative
-            chunks, fast = self._staged_events(relative)
-            if self._publishable_as_is(fast, chunks, final_dir):
+            staged = sorted((self.staging / "events" / relative).glob(STAGED))
+            if self._publishable_as_is(staged, final_dir):
                 # Already in final form (batch id included): publishing it is a rename.
-                moves.append((fast[0][1], final_dir / name))
+                moves.append((staged[0], final_dir / name))
                 result.partitions.append(str(relative))
                 continue
-            rows = self._read_events(chunks, fast)
-            fresh, duplicates = _new_rows(rows, final_dir, list(CANONICAL_COLUMNS), order=["_file", "_line", "_sub"])
+            rows = _read_staged(staged, CANONICAL_COLUMNS)
+            fresh, duplicates = _new_rows(rows, final_dir, list(CANONICAL_COLUMNS), order=["_order"])
             result.duplicate_events.update(duplicates)
             if fresh.height:
-                moves.append(_prepare(fresh.drop("_file", "_line", "_sub"), batch_id, final_dir, ready / "events" / relative))
+                moves.append(_prepare(fresh.drop("_file", "_order"), self.batch_id, final_dir, ready / "events" / relative))
                 result.partitions.append(str(relative))
-        quarantine_partitions = {p.relative_to(self.staging / "quarantine") for p in (self.staging / "quarantine").glob("date=*")}
-        quarantine_partitions |= {p.relative_to(p.parent) for p in self.staging.glob(f"{FAST_DIR}/*/quarantine/date=*")}
-        for relative in sorted(quarantine_partitions):
+        for relative in self._partitions("quarantine", "date=*"):
             final_dir = self.layout.quarantine / relative
-            staged = sorted((self.staging / "quarantine" / relative).glob("*.arrow"))
-            staged += sorted(self.staging.glob(f"{FAST_DIR}/*/quarantine/{relative}/*.ipc"))
-            rows = pl.concat(
-                [pl.read_ipc(path).select("_file", *QUARANTINE_COLUMNS) for path in staged],
-                how="vertical_relaxed",
-            ).with_columns(source_name=pl.col("source_file").str.split("/").list.last())
+            staged = sorted((self.staging / "quarantine" / relative).glob(STAGED))
+            rows = _read_staged(staged, QUARANTINE_COLUMNS).with_columns(
+                source_name=pl.col("source_file").str.split("/").list.last()
+            )
             fresh, duplicates = _new_rows(rows, final_dir, list(QUARANTINE_KEY), order=["_file", "line_number", "record_index"])
             result.duplicate_quarantine.update(duplicates)
             if fresh.height:
-                fresh = fresh.select(*QUARANTINE_COLUMNS)
-                moves.append(_prepare(fresh, batch_id, final_dir, ready / "quarantine" / relative))
-        for staged in sorted((self.staging / "items").glob("format=*")):
-            relative = staged.relative_to(self.staging / "items")
+                moves.append(_prepare(fresh.select(*QUARANTINE_COLUMNS), self.batch_id, final_dir, ready / "quarantine" / relative))
+        for relative in self._partitions("items", "format=*"):
             final_dir = self.layout.items / relative
-            rows = _read_staged(staged).with_row_index("_order")
+            staged = sorted((self.staging / "items" / relative).glob(STAGED))
+            rows = _read_staged(staged, None).drop("_file")
             key = [name for name in rows.columns if name != "_order"]
             fresh, _ = _new_rows(rows.with_columns(_file=pl.lit(0, dtype=pl.Int32)), final_dir, key, order=["_order"])
             if fresh.height:
-                moves.append(_prepare(fresh.drop("_order", "_file"), batch_id, final_dir, ready / "items" / relative))
+                moves.append(_prepare(fresh.drop("_order", "_file"), self.batch_id, final_dir, ready / "items" / relative))
         self._moves = moves
         return result
 
@@ -228,19 +235,20 @@ class BatchWriter:
         shutil.rmtree(self.staging, ignore_errors=True)
         _remove_if_empty(self.staging.parent)
 
-    def refuse(self, batch_id: str, files: pl.DataFrame) -> tuple[Path, pl.DataFrame]:
+    def refuse(self, files: pl.DataFrame) -> tuple[Path, pl.DataFrame]:
         """Keep a refused batch's staged rejected rows and per-file counts aside, publish nothing.
 
         Writes ``{lake}/refused/{batch_id}/quarantine.parquet`` (the quarantine columns, with the batch
         id) and ``files.parquet`` (``files``: what each input file held); returns the folder and the
         reason codes by rows, most frequent first (``reason_code, rows, example``).
         """
-        staged = sorted(self.staging.glob("quarantine/date=*/*.arrow")) + sorted(self.staging.glob(f"{FAST_DIR}/*/quarantine/date=*/*.ipc"))
-        rows = pl.concat(
-            [pl.read_ipc(path).select("_file", *QUARANTINE_COLUMNS) for path in staged], how="vertical_relaxed"
-        ) if staged else pl.DataFrame(schema={"_file": pl.Int32, **dict.fromkeys(QUARANTINE_COLUMNS, pl.String)})
-        rows = rows.sort("_file", "line_number", "record_index").drop("_file").with_columns(ingest_batch_id=pl.lit(batch_id))
-        folder = self.layout.lake / REFUSED_DIR / batch_id
+        staged = sorted(self.staging.glob(f"quarantine/date=*/{STAGED}"), key=lambda path: path.name)
+        if staged:
+            rows = _read_staged(staged, QUARANTINE_COLUMNS).sort("_file", "line_number", "record_index")
+        else:
+            rows = pl.DataFrame(schema=dict.fromkeys(QUARANTINE_COLUMNS, pl.String))
+        rows = rows.select(*QUARANTINE_COLUMNS).with_columns(ingest_batch_id=pl.lit(self.batch_id))
+        folder = self.layout.lake / REFUSED_DIR / self.batch_id
         folder.mkdir(parents=True, exist_ok=True)
         for name, frame in (("quarantine.parquet", rows), ("files.parquet", files)):
             aside = folder / f".{name}.tmp"
@@ -295,8 +303,30 @@ def _has_parquet(folder: Path) -> bool:
     return folder.is_dir() and any(folder.glob("*.parquet"))
 
 
-def _read_staged(folder: Path) -> pl.DataFrame:
-    return pl.concat([pl.read_ipc(path) for path in sorted(folder.glob("*.arrow"))], how="vertical_relaxed")
+def _write_final(rows: pl.DataFrame, path: Path) -> None:
+    """Write ``rows`` as a lake file (what the fast CSV path's sink also writes: ``PUBLISHED_COMPRESSION``)."""
+    rows.lazy().sink_parquet(path, compression=PUBLISHED_COMPRESSION, statistics=True)
+
+
+def _compressed_as_published(path: Path) -> bool:
+    """True when every column chunk of the Parquet file ``path`` is compressed as lake files are."""
+    metadata = pq.read_metadata(path)
+    return all(
+        metadata.row_group(group).column(column).compression == PUBLISHED_COMPRESSION.upper()
+        for group in range(metadata.num_row_groups)
+        for column in range(metadata.num_columns)
+    )
+
+
+def _read_staged(paths: list[Path], columns: Sequence[str] | None) -> pl.DataFrame:
+    """Staged files (sorted by name: input order) as one frame with ``_file`` (from the name) and ``_order``."""
+    frames = [
+        pl.read_parquet(path, columns=list(columns) if columns is not None else None).with_columns(
+            _file=pl.lit(int(path.name.split("-")[0]), dtype=pl.Int32)
+        )
+        for path in paths
+    ]
+    return pl.concat(frames, how="vertical_relaxed").with_row_index("_order")
 
 
 def _read_published(folder: Path, columns: list[str]) -> pl.DataFrame | None:
@@ -362,5 +392,5 @@ def _prepare(rows: pl.DataFrame, batch_id: str, final_dir: Path, ready_dir: Path
         rows = pl.concat([pl.read_parquet(existing), rows], how="vertical_relaxed")
     ready_dir.mkdir(parents=True, exist_ok=True)
     aside = ready_dir / name
-    rows.lazy().sink_parquet(aside, compression="zstd", statistics=True)
+    _write_final(rows, aside)
     return aside, existing

@@ -247,3 +247,33 @@ def test_accepted_flag_is_exactly_no_reason_code():
     result = frame.select(checks.accepted, checks.reason_code)
     assert result["_accepted"].to_list() == result["reason_code"].is_null().to_list()
     assert 0 < result["_accepted"].sum() < frame.height and (result["reason_code"] == "malformed_line").any()
+
+
+def test_both_paths_stage_the_same_kind_of_file(tmp_path, monkeypatch, fast_calls):
+    # One batch: a plain file (the pipeline) and one with a quoted field (the block path), both with bad rows.
+    plain = write_csv(tmp_path / "a_plain.csv", _mixed(1))
+    quoted = write_csv(tmp_path / "b_quoted.csv", [*_mixed(2), '2026-11-01T10:00:00Z,"u3",s1,i1,click,,,,'])
+    staged: dict[str, dict[int, set]] = {}
+    real_prepare = run.BatchWriter.prepare
+
+    def snapshot(writer):
+        assert not any((writer.staging / "scratch").rglob("*")), "the fast path adopted every file it sank"
+        for path in writer.staging.rglob("*"):
+            if path.is_file():
+                relative = path.relative_to(writer.staging)
+                kind = relative.parts[0]
+                assert kind in ("events", "quarantine") and path.suffix == ".parquet", relative
+                depth = 3 if kind == "events" else 2  # date=/shard=/file, date=/file
+                assert len(relative.parts) == depth + 1 and relative.parts[1].startswith("date="), relative
+                file_index, chunk = path.stem.split("-")
+                assert len(file_index) == 6 and len(chunk) == 8
+                schema = tuple(pl.read_parquet_schema(path).items())
+                staged.setdefault(kind, {}).setdefault(int(file_index), set()).add(schema)
+        return real_prepare(writer)
+
+    monkeypatch.setattr(run.BatchWriter, "prepare", snapshot)
+    ingest([plain, quoted], "events", DataLayout(tmp_path / "data"), IngestConfig(max_quarantine_share=1.0), now=NOW)
+    assert len(fast_calls) == 1 and fast_calls[0] is not None  # the quoted file is not plain: the block path
+    for kind in ("events", "quarantine"):
+        assert staged[kind].keys() == {0, 1}
+        assert len(staged[kind][0] | staged[kind][1]) == 1, (kind, staged[kind])  # same columns, same types
