@@ -35,8 +35,8 @@ from pathlib import Path
 import polars as pl
 
 import recrl.evaluate.stage as stage
-from recrl.agents.fit import fit_actor_critic
-from recrl.config import AgentConfig, EvalConfig
+from recrl.agents.fit import fit_actor_critic, fit_sequential
+from recrl.config import AgentConfig, EvalConfig, SequentialConfig
 from recrl.evaluate.offpolicy import score_states
 from recrl.ingest import ingest
 from recrl.lake import DataLayout
@@ -118,6 +118,7 @@ def run_world(scenario: Scenario, seed: int, role: str, sizes: dict, sections: d
         mark = time.perf_counter()
         run_id = f"quality-{scenario.name}-{seed}"
         checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id)
+        fit_sequential(layout, config.states, config.sequential, run_id)  # the supervised SASRec baseline
         timing["train"] = time.perf_counter() - mark
         if blocker:  # the stages before evaluation ran: they are checked on this world too
             raise NotImplementedError(f"not evaluated: {blocker}")
@@ -146,7 +147,8 @@ def run_in_temp_root(job: tuple) -> dict:
 
 def policy_rows(frames: dict[str, pl.DataFrame], greedy: dict[str, float]) -> list[dict]:
     """Per policy of ``evaluate_run``: truth, DR with its CI and coverage, greedy truth."""
-    dr = frames["ope_estimates"].filter(pl.col("estimator") == "dr")
+    # The flow's DR is clipped at EvalConfig.clip_lambda and named for it (dr-clip100); plain 'dr' otherwise.
+    dr = frames["ope_estimates"].filter(pl.col("estimator").str.starts_with("dr") & (pl.col("estimator") != "dr-os"))
     dr_by_policy = {r["policy"]: r for r in dr.iter_rows(named=True)}
     rows = []
     for policy in frames["policies"].iter_rows(named=True):
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small worlds, 1 epoch, 100 resamples; the first seed of --seeds only",
+        help="small worlds, 100 resamples; the first seed of --seeds only",
     )
     parser.add_argument("--users", type=int, help="users per world (overrides the suite's or --quick's size)")
     parser.add_argument("--days", type=int, help="days per world (train = days - 2)")
@@ -244,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.days:
         sizes["n_days"] = args.days
     sections = {
-        "agent": AgentConfig(epochs=1, warmup_epochs=0) if args.quick else AgentConfig(),
+        # Training is seconds at these sizes: quick worlds train the learned policies as the flow does.
+        "agent": AgentConfig(),
+        "sequential": SequentialConfig(),
         "eval": EvalConfig(n_bootstrap=100) if args.quick else EvalConfig(),
     }
     if args.quick:
@@ -267,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "sizes": sizes,
         "agent_epochs": sections["agent"].epochs,
+        "sequential_epochs": sections["sequential"].epochs,
         "n_bootstrap": sections["eval"].n_bootstrap,
         "greedy_temperature": GREEDY_TEMPERATURE,
         "seeds": {"tune": list(TUNE_SEEDS), "report": list(REPORT_SEEDS)},
