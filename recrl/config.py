@@ -33,6 +33,8 @@ SourceFormat = Literal["events", "obd", "otto", "retailrocket", "taobao"]
 """Input formats of ``recrl.ingest.formats.FORMATS`` (a test keeps the two equal)."""
 EstimatorName = Literal["ips", "snips", "dm", "dr", "sndr", "switch-dr", "dr-os"]
 """Estimators of ``recrl.ope.estimators.ESTIMATORS`` (a test keeps the two equal)."""
+PropensityChoice = Literal["auto", "logged", "estimated"]
+"""Where the evaluation's propensities come from (``EvalConfig.propensity``)."""
 MAX_CATEGORIES = 12
 """Categories the simulator has words for (``len(recrl.simulate.world.CATEGORY_WORDS)``, kept equal by a test)."""
 MAX_SLATE_SIZE = 8
@@ -279,6 +281,16 @@ class StatesConfig:
     """DuckDB worker threads of the build; 0 = all cores."""
 
 
+def _heads_divide_hidden_size(cls, value: int, info: ValidationInfo) -> int:
+    """BERT splits ``hidden_size`` evenly over its attention heads (a ``num_heads`` field validator)."""
+    hidden_size = info.data.get("hidden_size")
+    if hidden_size is not None and hidden_size % value:
+        raise PydanticCustomError(
+            "heads_divide_hidden", "must divide hidden_size ({hidden_size})", {"hidden_size": hidden_size}
+        )
+    return value
+
+
 @_config_model("agent")
 class AgentConfig:
     """Off-policy actor-critic over a BERT state encoder (``recrl.agents.actor_critic``)."""
@@ -330,15 +342,7 @@ class AgentConfig:
     """Early stopping: training stops after this many epochs without a better validation NDCG@10 of the
     next positive item (valid split), and the best epoch's weights are kept; 0 = run every epoch."""
 
-    @field_validator("num_heads")
-    @classmethod
-    def _heads_divide_hidden_size(cls, value: int, info: ValidationInfo) -> int:
-        hidden_size = info.data.get("hidden_size")
-        if hidden_size is not None and hidden_size % value:
-            raise PydanticCustomError(
-                "heads_divide_hidden", "must divide hidden_size ({hidden_size})", {"hidden_size": hidden_size}
-            )
-        return value
+    _heads_divide_hidden_size = field_validator("num_heads")(_heads_divide_hidden_size)
 
     @field_validator("warmup_epochs")
     @classmethod
@@ -381,15 +385,7 @@ class SequentialConfig:
     num_threads: Count = 1
     """torch CPU threads while training (see ``AgentConfig.num_threads``)."""
 
-    @field_validator("num_heads")
-    @classmethod
-    def _heads_divide_hidden_size(cls, value: int, info: ValidationInfo) -> int:
-        hidden_size = info.data.get("hidden_size")
-        if hidden_size is not None and hidden_size % value:
-            raise PydanticCustomError(
-                "heads_divide_hidden", "must divide hidden_size ({hidden_size})", {"hidden_size": hidden_size}
-            )
-        return value
+    _heads_divide_hidden_size = field_validator("num_heads")(_heads_divide_hidden_size)
 
 
 @_config_model("baselines")
@@ -463,7 +459,7 @@ class EvalConfig:
     """K (>= 2) of the cross-fitted reward model used by DM and DR."""
     seed: Seed = 0
     """Seed of the bootstrap and the reward model folds."""
-    propensity: Literal["auto", "logged", "estimated"] = "auto"
+    propensity: PropensityChoice = "auto"
     """Propensities of the estimates: 'logged', 'estimated' (a behaviour model fitted on the train days
     and checked on the valid days), or 'auto' (logged where every valid and test decision has one)."""
 

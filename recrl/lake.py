@@ -18,6 +18,8 @@ hive-style folders: by event date, then by a shard of the user id.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,3 +85,16 @@ class DataLayout:
     def truth(self) -> Path:
         """Simulator ground truth (hidden user state per request); absent for real logs."""
         return self.root / "truth"
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """``write(temporary)`` beside ``path``, then rename it into place: readers never see half a file,
+    and a failed write leaves neither a half file nor its temporary."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

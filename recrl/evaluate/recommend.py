@@ -26,7 +26,6 @@ The states folder is the data root's latest: recommending for an older run score
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -41,7 +40,7 @@ from recrl.baselines.store import load_baseline
 from recrl.config import PipelineConfig
 from recrl.evaluate.offpolicy import decision_probs, score_states
 from recrl.evaluate.stage import decision_kind
-from recrl.lake import DataLayout
+from recrl.lake import DataLayout, write_atomic
 from recrl.policies import N_RESERVED, Policy, StateBatch, slate_size_of
 from recrl.schema import HISTORY_TYPE_CODE
 from recrl.states.export import load_transitions, pad_lists, to_arrays
@@ -262,11 +261,4 @@ def check_out_path(out: str | Path) -> Path:
 
 def write_parquet_atomic(frame: pl.DataFrame, out: str | Path) -> Path:
     """Write ``frame`` to ``out`` via a temporary file beside it and a rename: readers never see half a file."""
-    out = check_out_path(out)
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        frame.write_parquet(temporary)
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return out
+    return write_atomic(check_out_path(out), frame.write_parquet)

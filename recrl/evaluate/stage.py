@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import typing
 from datetime import UTC, datetime
 
 import numpy as np
@@ -33,7 +34,7 @@ from recrl.baselines import (
     interactions_from_transitions,
 )
 from recrl.baselines.store import baseline_config, save_baseline
-from recrl.config import PipelineConfig
+from recrl.config import PipelineConfig, PropensityChoice
 from recrl.evaluate.behaviour import behaviour_report, fit_behaviour
 from recrl.evaluate.offpolicy import (
     RewardFeatures,
@@ -50,7 +51,7 @@ from recrl.states.export import TransitionArrays, load_transitions, to_arrays
 from recrl.states.vocab import load_vocab
 
 log = logging.getLogger(__name__)
-PROPENSITY_CHOICES = ("auto", "logged", "estimated")
+PROPENSITY_CHOICES = typing.get_args(PropensityChoice)
 
 
 def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkpoint: str) -> dict[str, pl.DataFrame]:

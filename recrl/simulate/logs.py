@@ -19,7 +19,6 @@ running them one by one. Per request the logging policy draws a slate, users res
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from recrl.config import SimConfig
+from recrl.lake import write_atomic
 from recrl.schema import CANONICAL_COLUMNS, EVENT_TYPES
 from recrl.simulate import dynamics
 from recrl.simulate.logging_policy import LOGGING_POLICY_ID, NO_CATEGORY, LoggingPolicy, sample_slates
@@ -254,13 +254,6 @@ def _checked_dir(path: Path, argument: str) -> Path:
     return path
 
 
-def _write_atomic(path: Path, write) -> None:
-    """Write through a temporary sibling and rename, so a failed run never leaves a half file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def write_logs(
     config: SimConfig,
     raw_dir: Path,
@@ -307,7 +300,7 @@ def write_logs(
             continue
         events = _events_frame(world, records)
         path = raw_dir / f"events-{dt.datetime.fromtimestamp(day_start // SECOND_US, dt.UTC):%Y-%m-%d}.csv"
-        _write_atomic(path, events.write_csv)
+        write_atomic(path, events.write_csv)
         written.append(path)
         decisions, requests = _truth_frames(world, records)
         decision_parts.append(decisions)
@@ -315,8 +308,8 @@ def write_logs(
 
     items = world.items_table()
     items_frame = pl.DataFrame({name: items.column(name).to_pylist() for name in items.column_names})
-    _write_atomic(raw_dir / "items.csv", items_frame.write_csv)
+    write_atomic(raw_dir / "items.csv", items_frame.write_csv)
     if decision_parts:
-        _write_atomic(truth_dir / "decisions.parquet", pl.concat(decision_parts).write_parquet)
-        _write_atomic(truth_dir / "requests.parquet", pl.concat(request_parts).write_parquet)
+        write_atomic(truth_dir / "decisions.parquet", pl.concat(decision_parts).write_parquet)
+        write_atomic(truth_dir / "requests.parquet", pl.concat(request_parts).write_parquet)
     return written
