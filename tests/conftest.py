@@ -57,3 +57,15 @@ def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> TinyPipeline:
     ingest(paths, "events", layout, config.ingest)
     build_states(layout, config.states)
     return TinyPipeline(config, layout)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """One temporary Prefect API (its own PREFECT_HOME) for every flow test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_HOME", str(home))
+        with prefect_test_harness(server_startup_timeout=120):
+            yield

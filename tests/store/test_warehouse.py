@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import polars as pl
 import pytest
 
 from recrl.store import warehouse
 
 
-def run_frames(run_id: str, value: float) -> dict[str, pl.DataFrame]:
-    now = datetime.now(UTC)
-    return {
-        "runs": pl.DataFrame([{"run_id": run_id, "started_at": now, "status": "succeeded", "source": "simulator",
-                               "data_root": "d", "config_json": "{}"}]),
-        "policies": pl.DataFrame([{"run_id": run_id, "policy": "p", "kind": "baseline", "true_value": 0.5}]),
-        "ope_estimates": pl.DataFrame([{"run_id": run_id, "policy": "p", "split": "test", "estimator": est,
-                                        "value": value, "n": 10, "created_at": now} for est in ("ips", "dr")]),
-    }
-
-
-def test_replace_run_is_idempotent_and_keeps_other_runs(tmp_path) -> None:
+def test_replace_run_is_idempotent_and_keeps_other_runs(tmp_path, make_run_frames) -> None:
+    run_frames = make_run_frames
     db = tmp_path / "w.duckdb"
     warehouse.replace_run(db, "a", run_frames("a", 0.1))
     warehouse.replace_run(db, "b", run_frames("b", 0.2))
@@ -33,7 +21,8 @@ def test_replace_run_is_idempotent_and_keeps_other_runs(tmp_path) -> None:
     assert comparison["dr"].to_list() == [0.3] and comparison["true_value"].to_list() == [0.5]
 
 
-def test_failed_write_leaves_the_previous_rows(tmp_path) -> None:
+def test_failed_write_leaves_the_previous_rows(tmp_path, make_run_frames) -> None:
+    run_frames = make_run_frames
     db = tmp_path / "w.duckdb"
     warehouse.replace_run(db, "a", run_frames("a", 0.1))
     broken = run_frames("a", 0.9)
@@ -51,7 +40,8 @@ def test_reader_needs_an_existing_warehouse_and_tables_are_checked(tmp_path) -> 
         warehouse.append_rows(tmp_path / "w.duckdb", "users; DROP TABLE runs", pl.DataFrame({"a": [1]}))
 
 
-def test_a_warehouse_written_before_propensity_source_is_migrated(tmp_path) -> None:
+def test_a_warehouse_written_before_propensity_source_is_migrated(tmp_path, make_run_frames) -> None:
+    run_frames = make_run_frames
     import duckdb
 
     db = tmp_path / "old.duckdb"
@@ -66,8 +56,8 @@ def test_a_warehouse_written_before_propensity_source_is_migrated(tmp_path) -> N
                     "value DOUBLE NOT NULL, n BIGINT NOT NULL)")
     frames = run_frames("new", 0.2)
     frames["ope_estimates"] = frames["ope_estimates"].with_columns(pl.lit("estimated").alias("propensity_source"))
-    frames["ranking_metrics"] = pl.DataFrame([{"run_id": "new", "policy": "p", "split": "test", "target": "purchase",
-                                               "metric": "hr", "k": 10, "value": None, "n": 0}],
+    frames["ranking_metrics"] = pl.DataFrame([{"run_id": "new", "policy": "p0", "split": "test", "target": "purchase",
+                                               "metric": "hr", "k": 10, "value": None, "n": 0}],  # policy p0's
                                              schema_overrides={"value": pl.Float64})
     warehouse.replace_run(db, "new", frames)
     with warehouse.connect(db, read_only=True) as con:
