@@ -37,7 +37,16 @@ from recrl.config import PipelineConfig
 from recrl.sql import run_sql
 from recrl.store import warehouse
 
-POLICIES = ("actor-critic", "sasrec", "popularity", "item-knn", "session-knn", "pure-svd", "logging", "oracle")
+POLICIES = (
+    "actor-critic",
+    "sasrec",
+    "popularity",
+    "item-knn",
+    "session-knn",
+    "pure-svd",
+    "logging",
+    "oracle",
+)
 ESTIMATORS = PipelineConfig().eval.estimators
 CONFIG_JSON = PipelineConfig().to_json()
 
@@ -47,26 +56,103 @@ def run_frames(run_ids: list[str]) -> dict[str, pl.DataFrame]:
     now = datetime.now(UTC)
     judged = [p for p in POLICIES if p not in ("logging", "oracle")]
     return {
-        "runs": pl.DataFrame([{"run_id": r, "started_at": now, "finished_at": now, "status": "succeeded",
-                               "source": "simulator", "data_root": "/data", "n_train": 40_000, "n_valid": 5_000,
-                               "n_test": 5_000, "config_json": CONFIG_JSON} for r in run_ids]),
-        "policies": pl.DataFrame([{"run_id": r, "policy": p, "kind": "baseline", "temperature": 1.0, "true_value": 0.1,
-                                   "checkpoint": f"/data/models/{r}/{p}.safetensors", "config_json": CONFIG_JSON[:400]}
-                                  for r in run_ids for p in POLICIES]),
-        "ope_estimates": pl.DataFrame([{"run_id": r, "policy": p, "split": "test", "estimator": e, "value": 0.1,
-                                        "ci_low": 0.09, "ci_high": 0.11, "ci_method": "bootstrap",
-                                        "normal_ci_low": 0.09, "normal_ci_high": 0.11, "std_err": 0.005, "n": 5_000,
-                                        "ess": 1_200.0, "max_weight": 40.0, "share_clipped": 0.0, "lambda_": 100.0,
-                                        "true_value": 0.1, "created_at": now, "propensity_source": "logged"}
-                                       for r in run_ids for p in judged for e in ESTIMATORS]),
-        "ranking_metrics": pl.DataFrame([{"run_id": r, "policy": p, "split": "test", "target": t, "metric": m, "k": k,
-                                          "value": 0.3, "n": 800}
-                                         for r in run_ids for p in judged for t in ("click", "purchase")
-                                         for m in ("hr", "ndcg") for k in (5, 10, 20)]),
-        "behaviour_model": pl.DataFrame([{"run_id": r, "decision_kind": "bandit", "model": m, "split": "valid",
-                                          "n_fit": 40_000, "n": 5_000, "log_loss": 2.1, "ece": 0.01, "used": m == "logged",
-                                          "reliability_json": "[]" * 200} for r in run_ids
-                                         for m in ("estimated", "popularity", "logged")]),
+        "runs": pl.DataFrame(
+            [
+                {
+                    "run_id": r,
+                    "started_at": now,
+                    "finished_at": now,
+                    "status": "succeeded",
+                    "source": "simulator",
+                    "data_root": "/data",
+                    "n_train": 40_000,
+                    "n_valid": 5_000,
+                    "n_test": 5_000,
+                    "config_json": CONFIG_JSON,
+                }
+                for r in run_ids
+            ]
+        ),
+        "policies": pl.DataFrame(
+            [
+                {
+                    "run_id": r,
+                    "policy": p,
+                    "kind": "baseline",
+                    "temperature": 1.0,
+                    "true_value": 0.1,
+                    "checkpoint": f"/data/models/{r}/{p}.safetensors",
+                    "config_json": CONFIG_JSON[:400],
+                }
+                for r in run_ids
+                for p in POLICIES
+            ]
+        ),
+        "ope_estimates": pl.DataFrame(
+            [
+                {
+                    "run_id": r,
+                    "policy": p,
+                    "split": "test",
+                    "estimator": e,
+                    "value": 0.1,
+                    "ci_low": 0.09,
+                    "ci_high": 0.11,
+                    "ci_method": "bootstrap",
+                    "normal_ci_low": 0.09,
+                    "normal_ci_high": 0.11,
+                    "std_err": 0.005,
+                    "n": 5_000,
+                    "ess": 1_200.0,
+                    "max_weight": 40.0,
+                    "share_clipped": 0.0,
+                    "lambda_": 100.0,
+                    "true_value": 0.1,
+                    "created_at": now,
+                    "propensity_source": "logged",
+                }
+                for r in run_ids
+                for p in judged
+                for e in ESTIMATORS
+            ]
+        ),
+        "ranking_metrics": pl.DataFrame(
+            [
+                {
+                    "run_id": r,
+                    "policy": p,
+                    "split": "test",
+                    "target": t,
+                    "metric": m,
+                    "k": k,
+                    "value": 0.3,
+                    "n": 800,
+                }
+                for r in run_ids
+                for p in judged
+                for t in ("click", "purchase")
+                for m in ("hr", "ndcg")
+                for k in (5, 10, 20)
+            ]
+        ),
+        "behaviour_model": pl.DataFrame(
+            [
+                {
+                    "run_id": r,
+                    "decision_kind": "bandit",
+                    "model": m,
+                    "split": "valid",
+                    "n_fit": 40_000,
+                    "n": 5_000,
+                    "log_loss": 2.1,
+                    "ece": 0.01,
+                    "used": m == "logged",
+                    "reliability_json": "[]" * 200,
+                }
+                for r in run_ids
+                for m in ("estimated", "popularity", "logged")
+            ]
+        ),
     }
 
 
@@ -92,8 +178,11 @@ def timed(write, repeats: int) -> dict:
         write(i)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-    return {"wall_s_median": round(statistics.median(walls), 4), "wall_s_max": round(max(walls), 4),
-            "cpu_s_median": round(statistics.median(cpus), 4)}
+    return {
+        "wall_s_median": round(statistics.median(walls), 4),
+        "wall_s_max": round(max(walls), 4),
+        "cpu_s_median": round(statistics.median(cpus), 4),
+    }
 
 
 def measure(n_runs: int, repeats: int, folder: Path) -> dict:
@@ -103,8 +192,12 @@ def measure(n_runs: int, repeats: int, folder: Path) -> dict:
     shutil.copyfile(seeded, published)
     shutil.copyfile(seeded, in_place)
     new_runs = [run_frames([f"new-{i}"]) for i in range(repeats)]
-    result = {"runs": n_runs, "rows": sum(len(f) for f in run_frames(["x"]).values()) * n_runs,
-              "file_mb": round(seeded.stat().st_size / 1e6, 2), "repeats": repeats}
+    result = {
+        "runs": n_runs,
+        "rows": sum(len(f) for f in run_frames(["x"]).values()) * n_runs,
+        "file_mb": round(seeded.stat().st_size / 1e6, 2),
+        "repeats": repeats,
+    }
     result["publish"] = timed(lambda i: warehouse.replace_run(published, f"new-{i}", new_runs[i]), repeats)
     result["in_place"] = timed(lambda i: write_in_place(in_place, f"new-{i}", new_runs[i]), repeats)
 
@@ -121,19 +214,26 @@ def measure(n_runs: int, repeats: int, folder: Path) -> dict:
     migrate_times: list[tuple[float, float]] = []
     for i in range(repeats):
         migrate(i)
-    result["migrate"] = {"wall_s_median": round(statistics.median(t[0] for t in migrate_times), 4),
-                         "wall_s_max": round(max(t[0] for t in migrate_times), 4),
-                         "cpu_s_median": round(statistics.median(t[1] for t in migrate_times), 4)}
-    result["publish_over_in_place_wall"] = round(result["publish"]["wall_s_median"]
-                                                 / result["in_place"]["wall_s_median"], 2)
+    result["migrate"] = {
+        "wall_s_median": round(statistics.median(t[0] for t in migrate_times), 4),
+        "wall_s_max": round(max(t[0] for t in migrate_times), 4),
+        "cpu_s_median": round(statistics.median(t[1] for t in migrate_times), 4),
+    }
+    result["publish_over_in_place_wall"] = round(
+        result["publish"]["wall_s_median"] / result["in_place"]["wall_s_median"], 2
+    )
     return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, nargs="+", default=[365, 3650], help="runs already in the warehouse")
+    parser.add_argument(
+        "--runs", type=int, nargs="+", default=[365, 3650], help="runs already in the warehouse"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="writes timed per size and way")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "warehouse.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "warehouse.json"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     sizes = []
@@ -141,11 +241,16 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as folder:
             sizes.append(measure(n_runs, args.repeats, Path(folder)))
         print(json.dumps(sizes[-1]), flush=True)
-    report = {"benchmark": "warehouse write: publish vs in place", "duckdb": duckdb.__version__,
-              "storage_version": warehouse.STORAGE_VERSION, "cpus": os.cpu_count(),
-              "load_1min_before": round(load_before, 2), "load_1min_after": round(os.getloadavg()[0], 2),
-              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-              "sizes": sizes}
+    report = {
+        "benchmark": "warehouse write: publish vs in place",
+        "duckdb": duckdb.__version__,
+        "storage_version": warehouse.STORAGE_VERSION,
+        "cpus": os.cpu_count(),
+        "load_1min_before": round(load_before, 2),
+        "load_1min_after": round(os.getloadavg()[0], 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "sizes": sizes,
+    }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0

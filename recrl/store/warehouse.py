@@ -49,8 +49,10 @@ def connect(db_path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     there, a new ``duckdb.connect(path)`` would keep showing the file that was published before.
     """
     if not read_only:
-        raise ValueError("warehouse.connect opens the warehouse read-only; write with warehouse.writing(path), "
-                         "replace_run or append_rows, which publish a complete copy")
+        raise ValueError(
+            "warehouse.connect opens the warehouse read-only; write with warehouse.writing(path), "
+            "replace_run or append_rows, which publish a complete copy"
+        )
     db_path = Path(db_path)
     if not db_path.is_file():
         raise FileNotFoundError(f"warehouse not found: {db_path}")
@@ -117,8 +119,10 @@ def _writer_lock(db_path: Path, wait_s: float) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     handle.seek(0)
                     holder = handle.read().strip() or "unknown"
-                    raise WarehouseBusy(f"warehouse {db_path} is being written by another process (pid {holder}); "
-                                        f"gave up after {wait_s:g} s waiting on {lock_path}") from None
+                    raise WarehouseBusy(
+                        f"warehouse {db_path} is being written by another process (pid {holder}); "
+                        f"gave up after {wait_s:g} s waiting on {lock_path}"
+                    ) from None
                 time.sleep(0.05)
         handle.seek(0)
         handle.truncate()
@@ -143,8 +147,11 @@ def _open_staging(db_path: Path, staging: Path) -> duckdb.DuckDBPyConnection:
     table through DuckDB into a new file in that format (docs/warehouse.md has both costs).
     """
     published = db_path.is_file()
-    copy_bytes = (published and not _wal_path(db_path).exists()
-                  and _published_storage_version(db_path) == f"{STORAGE_VERSION}+")
+    copy_bytes = (
+        published
+        and not _wal_path(db_path).exists()
+        and _published_storage_version(db_path) == f"{STORAGE_VERSION}+"
+    )
     if copy_bytes:
         shutil.copyfile(db_path, staging)
     con = duckdb.connect(":memory:")

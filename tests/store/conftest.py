@@ -29,14 +29,38 @@ def run_frames(run_id: str, value: float, n_policies: int = 1) -> dict[str, pl.D
     now = datetime.now(UTC)
     policies = [f"p{i}" for i in range(n_policies)]
     return {
-        "runs": pl.DataFrame([{"run_id": run_id, "started_at": now, "status": "succeeded", "source": "simulator",
-                               "data_root": "d", "config_json": "{}", "n_valid": n_policies,
-                               "n_test": 2 * n_policies}]),
-        "policies": pl.DataFrame([{"run_id": run_id, "policy": p, "kind": "baseline", "true_value": 0.5}
-                                  for p in policies]),
-        "ope_estimates": pl.DataFrame([{"run_id": run_id, "policy": p, "split": "test", "estimator": est,
-                                        "value": value, "n": 10, "created_at": now}
-                                       for p in policies for est in ("ips", "dr")]),
+        "runs": pl.DataFrame(
+            [
+                {
+                    "run_id": run_id,
+                    "started_at": now,
+                    "status": "succeeded",
+                    "source": "simulator",
+                    "data_root": "d",
+                    "config_json": "{}",
+                    "n_valid": n_policies,
+                    "n_test": 2 * n_policies,
+                }
+            ]
+        ),
+        "policies": pl.DataFrame(
+            [{"run_id": run_id, "policy": p, "kind": "baseline", "true_value": 0.5} for p in policies]
+        ),
+        "ope_estimates": pl.DataFrame(
+            [
+                {
+                    "run_id": run_id,
+                    "policy": p,
+                    "split": "test",
+                    "estimator": est,
+                    "value": value,
+                    "n": 10,
+                    "created_at": now,
+                }
+                for p in policies
+                for est in ("ips", "dr")
+            ]
+        ),
     }
 
 
@@ -105,8 +129,12 @@ class Holder:
 
 def start_holder(db: Path) -> Holder:
     """A process holding a read-only connection to ``db``, after its first read."""
-    process = subprocess.Popen([sys.executable, str(READERS), "hold", str(db)], text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(READERS), "hold", str(db)],
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     first = process.stdout.readline()
     assert first, "the holder exited before its first read"
     return Holder(process, json.loads(first))
@@ -153,11 +181,11 @@ class NightlyUnderReaders:
 
     layout: DataLayout
     run_id: str
-    held_in_process_before: dict      # counts read through a recrl reader opened before the run
-    held_in_process_after: dict       # ... read through the same connection after the run
-    held_elsewhere_before: dict       # counts read by a process holding a plain DuckDB connection
+    held_in_process_before: dict  # counts read through a recrl reader opened before the run
+    held_in_process_after: dict  # ... read through the same connection after the run
+    held_elsewhere_before: dict  # counts read by a process holding a plain DuckDB connection
     held_elsewhere_after: dict
-    poll: dict                        # Poller.stop_and_read() of a process polling during the run
+    poll: dict  # Poller.stop_and_read() of a process polling during the run
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +207,9 @@ def nightly_under_readers(prefect_api, make_tiny_config, tmp_path_factory) -> Ni
             run_id = nightly(config=config, run_id="night-under-readers")
             after = _counts(held)
         holder, poller = started
-        result = NightlyUnderReaders(layout, run_id, before, after, holder.first, holder.read(), poller.stop_and_read())
+        result = NightlyUnderReaders(
+            layout, run_id, before, after, holder.first, holder.read(), poller.stop_and_read()
+        )
         holder.close()
         return result
     finally:

@@ -20,7 +20,9 @@ from recrl.store import warehouse
 
 def complete(state: dict) -> bool:
     """Every run in a reader's state has its runs row and exactly the rows that row announces."""
-    return all(n_valid == n_policies and n_test == n_ope for n_valid, n_test, n_policies, n_ope in state.values())
+    return all(
+        n_valid == n_policies and n_test == n_ope for n_valid, n_test, n_policies, n_ope in state.values()
+    )
 
 
 def digest(path) -> str:
@@ -29,8 +31,9 @@ def digest(path) -> str:
 
 def leftovers(db) -> list[str]:
     """Files beside the published warehouse other than the writers' lock file."""
-    return sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name) and p.suffix != ".lock"
-                  and p != db)
+    return sorted(
+        p.name for p in db.parent.iterdir() if p.name.startswith(db.name) and p.suffix != ".lock" and p != db
+    )
 
 
 def test_writes_publish_while_readers_hold_the_file_open_and_poll(tmp_path, readers, make_run_frames) -> None:
@@ -44,7 +47,9 @@ def test_writes_publish_while_readers_hold_the_file_open_and_poll(tmp_path, read
     with warehouse.connect(db) as held_by_recrl:
         for night, n_policies in [("r1", 1), ("r2", 3), ("r1", 4), ("r3", 2), ("r2", 1), ("r4", 5)]:
             warehouse.replace_run(db, night, make_run_frames(night, 0.2, n_policies))
-            published.append(published[-1] | {night: [n_policies, 2 * n_policies, n_policies, 2 * n_policies]})
+            published.append(
+                published[-1] | {night: [n_policies, 2 * n_policies, n_policies, 2 * n_policies]}
+            )
             poller.wait_for_more_tries(2)  # so one read began after this publish
         assert held_by_recrl.execute("SELECT count(*) FROM ope_estimates").fetchall() == [(4,)]
     polled = poller.stop_and_read()
@@ -58,7 +63,9 @@ def test_writes_publish_while_readers_hold_the_file_open_and_poll(tmp_path, read
     assert held_here.execute("SELECT count(*) FROM ope_estimates").fetchall() == [(4,)]
     held_here.close()
     with warehouse.connect(db) as fresh:
-        assert fresh.execute("SELECT count(*) FROM ope_estimates").fetchall() == [(2 * sum(v[0] for v in final.values()),)]
+        assert fresh.execute("SELECT count(*) FROM ope_estimates").fetchall() == [
+            (2 * sum(v[0] for v in final.values()),)
+        ]
     assert leftovers(db) == []  # no WAL, no staging file beside the published warehouse
 
 
@@ -95,12 +102,15 @@ def test_a_writer_killed_mid_write_leaves_the_published_file_and_the_next_writer
 
     warehouse.replace_run(db, "b", make_run_frames("b", 0.2))  # the dead writer's lock went with its process
     with warehouse.connect(db) as con:
-        assert con.execute("SELECT run_id, count(*) FROM ope_estimates GROUP BY ALL ORDER BY 1").fetchall() == [
-            ("a", 2), ("b", 2)]
+        assert con.execute(
+            "SELECT run_id, count(*) FROM ope_estimates GROUP BY ALL ORDER BY 1"
+        ).fetchall() == [("a", 2), ("b", 2)]
     assert leftovers(db) == []
 
 
-def test_writers_take_turns_and_one_kept_waiting_too_long_fails_in_one_line(tmp_path, make_run_frames) -> None:
+def test_writers_take_turns_and_one_kept_waiting_too_long_fails_in_one_line(
+    tmp_path, make_run_frames
+) -> None:
     db = tmp_path / "warehouse.duckdb"
     writing, release = threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -108,7 +118,9 @@ def test_writers_take_turns_and_one_kept_waiting_too_long_fails_in_one_line(tmp_
     def slow_writer() -> None:
         try:
             with warehouse.writing(db) as con:
-                con.execute("INSERT INTO runs VALUES ('slow', now(), NULL, 'running', 's', 'd', 1, 2, 0, '{}')")
+                con.execute(
+                    "INSERT INTO runs VALUES ('slow', now(), NULL, 'running', 's', 'd', 1, 2, 0, '{}')"
+                )
                 writing.set()
                 release.wait(timeout=60)
         except BaseException as error:  # surfaced by the assertion below
@@ -120,7 +132,9 @@ def test_writers_take_turns_and_one_kept_waiting_too_long_fails_in_one_line(tmp_
     with pytest.raises(warehouse.WarehouseBusy, match=r"being written by another process \(pid \d+\)"):
         with warehouse.writing(db, lock_wait_s=0.2):
             pass
-    waiting = threading.Thread(target=warehouse.replace_run, args=(db, "queued", make_run_frames("queued", 0.3)))
+    waiting = threading.Thread(
+        target=warehouse.replace_run, args=(db, "queued", make_run_frames("queued", 0.3))
+    )
     waiting.start()  # waits for the slow writer, then writes on top of what it published
     release.set()
     thread.join(timeout=60)
@@ -144,22 +158,34 @@ def test_the_file_is_readable_by_the_duckdb_1_5_cli_and_older_files_are_migrated
 ) -> None:
     db = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(db)) as con:  # written in place by DuckDB 2 in its own format, as before
-        con.execute("CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, "
-                    "finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, source VARCHAR NOT NULL, "
-                    "data_root VARCHAR NOT NULL, n_train BIGINT, n_valid BIGINT, n_test BIGINT, "
-                    "config_json VARCHAR NOT NULL)")
+        con.execute(
+            "CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, "
+            "finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, source VARCHAR NOT NULL, "
+            "data_root VARCHAR NOT NULL, n_train BIGINT, n_valid BIGINT, n_test BIGINT, "
+            "config_json VARCHAR NOT NULL)"
+        )
         con.execute("INSERT INTO runs VALUES ('old', now(), NULL, 'succeeded', 's', 'd', 1, 0, 0, '{}')")
-    query = [str(duckdb_cli), "-readonly", "-csv", "-noheader", str(db), "-c", "SELECT run_id FROM runs ORDER BY 1"]
+    query = [
+        str(duckdb_cli),
+        "-readonly",
+        "-csv",
+        "-noheader",
+        str(db),
+        "-c",
+        "SELECT run_id FROM runs ORDER BY 1",
+    ]
     refused = subprocess.run(query, capture_output=True, text=True)
-    assert refused.returncode != 0 and "version number" in refused.stdout + refused.stderr  # the issue's error
+    # The issue's error: "database file with version number 69, but we can only read versions between 64 and 68".
+    assert refused.returncode != 0 and "version number" in refused.stdout + refused.stderr
 
     warehouse.replace_run(db, "new", make_run_frames("new", 0.2))
     read = subprocess.run(query, capture_output=True, text=True)
     assert read.returncode == 0, read.stderr
     assert read.stdout.split() == ["new", "old"]
     with warehouse.connect(db) as con:
-        assert con.execute("SELECT tags['storage_version'] FROM duckdb_databases() "
-                           "WHERE database_name = 'warehouse'").fetchall() == [(f"{warehouse.STORAGE_VERSION}+",)]
+        assert con.execute(
+            "SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = 'warehouse'"
+        ).fetchall() == [(f"{warehouse.STORAGE_VERSION}+",)]
     with pytest.raises(duckdb.ConstraintException, match="primary key"):  # the migration kept constraints
         with warehouse.writing(db) as con:
             con.execute("INSERT INTO runs VALUES ('old', now(), NULL, 'succeeded', 's', 'd', 1, 0, 0, '{}')")

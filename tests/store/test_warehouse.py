@@ -46,19 +46,39 @@ def test_a_warehouse_written_before_propensity_source_is_migrated(tmp_path, make
 
     db = tmp_path / "old.duckdb"
     with duckdb.connect(str(db)) as con:  # the tables as recrl wrote them before the column existed
-        con.execute("CREATE TABLE ope_estimates (run_id VARCHAR NOT NULL, policy VARCHAR NOT NULL, "
-                    "split VARCHAR NOT NULL, estimator VARCHAR NOT NULL, value DOUBLE NOT NULL, ci_low DOUBLE, "
-                    "ci_high DOUBLE, n BIGINT NOT NULL, ess DOUBLE, true_value DOUBLE, "
-                    "created_at TIMESTAMPTZ NOT NULL)")
-        con.execute("INSERT INTO ope_estimates VALUES ('old', 'p', 'test', 'dr', 0.1, 0, 1, 5, 5, NULL, now())")
-        con.execute("CREATE TABLE ranking_metrics (run_id VARCHAR NOT NULL, policy VARCHAR NOT NULL, "
-                    "split VARCHAR NOT NULL, target VARCHAR NOT NULL, metric VARCHAR NOT NULL, k INTEGER NOT NULL, "
-                    "value DOUBLE NOT NULL, n BIGINT NOT NULL)")
+        con.execute(
+            "CREATE TABLE ope_estimates (run_id VARCHAR NOT NULL, policy VARCHAR NOT NULL, "
+            "split VARCHAR NOT NULL, estimator VARCHAR NOT NULL, value DOUBLE NOT NULL, ci_low DOUBLE, "
+            "ci_high DOUBLE, n BIGINT NOT NULL, ess DOUBLE, true_value DOUBLE, "
+            "created_at TIMESTAMPTZ NOT NULL)"
+        )
+        con.execute(
+            "INSERT INTO ope_estimates VALUES ('old', 'p', 'test', 'dr', 0.1, 0, 1, 5, 5, NULL, now())"
+        )
+        con.execute(
+            "CREATE TABLE ranking_metrics (run_id VARCHAR NOT NULL, policy VARCHAR NOT NULL, "
+            "split VARCHAR NOT NULL, target VARCHAR NOT NULL, metric VARCHAR NOT NULL, k INTEGER NOT NULL, "
+            "value DOUBLE NOT NULL, n BIGINT NOT NULL)"
+        )
     frames = run_frames("new", 0.2)
-    frames["ope_estimates"] = frames["ope_estimates"].with_columns(pl.lit("estimated").alias("propensity_source"))
-    frames["ranking_metrics"] = pl.DataFrame([{"run_id": "new", "policy": "p0", "split": "test", "target": "purchase",
-                                               "metric": "hr", "k": 10, "value": None, "n": 0}],  # policy p0's
-                                             schema_overrides={"value": pl.Float64})
+    frames["ope_estimates"] = frames["ope_estimates"].with_columns(
+        pl.lit("estimated").alias("propensity_source")
+    )
+    frames["ranking_metrics"] = pl.DataFrame(
+        [
+            {
+                "run_id": "new",
+                "policy": "p0",
+                "split": "test",
+                "target": "purchase",
+                "metric": "hr",
+                "k": 10,
+                "value": None,
+                "n": 0,
+            }
+        ],  # policy p0 of run_frames
+        schema_overrides={"value": pl.Float64},
+    )
     warehouse.replace_run(db, "new", frames)
     with warehouse.connect(db, read_only=True) as con:
         rows = con.execute("SELECT run_id, propensity_source FROM ope_estimates ORDER BY run_id").fetchall()
