@@ -200,13 +200,15 @@ def nightly_under_readers(prefect_api, make_tiny_config, tmp_path_factory) -> Ni
     warehouse.replace_run(layout.warehouse, "earlier", run_frames("earlier", 0.1, n_policies=3))
     started: list[Poller | Holder] = []
     try:
-        started.append(start_holder(layout.warehouse))
-        started.append(start_poller(layout.warehouse, root))
+        holder = start_holder(layout.warehouse)
+        started.append(holder)
+        poller = start_poller(layout.warehouse, root)
+        started.append(poller)
         with warehouse.connect(layout.warehouse, read_only=True) as held:
             before = _counts(held)
             run_id = nightly(config=config, run_id="night-under-readers")
             after = _counts(held)
-        holder, poller = started
+        poller.wait_for_more_tries(2)  # one read began after the publish
         result = NightlyUnderReaders(
             layout, run_id, before, after, holder.first, holder.read(), poller.stop_and_read()
         )
