@@ -12,14 +12,14 @@ import argparse
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from recrl.config import EvalConfig
-from recrl.ope.api import Estimate, estimate_all
-from recrl.ope.outside import load_impressions, policy_rows, read_policy_table
-from recrl.ope.rows import estimate_rows
-from recrl.store.warehouse import append_rows
+
+if TYPE_CHECKING:  # imported in the functions: `recrl --help` must not load numpy, polars or duckdb
+    import polars as pl
+
+    from recrl.ope.api import Estimate
 
 LAMBDA_ESTIMATORS = ("ips", "switch-dr", "dr-os")
 """Estimators that get ``--lambda`` (EvalConfig.clip_lambda); plain DR stays unclipped. A clipped IPS is
@@ -49,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def estimates_frame(estimates: list[Estimate], run_id: str, policy: str, split: str) -> pl.DataFrame:
     """Rows of the warehouse table ``ope_estimates`` (true_value null: outside logs have no truth)."""
+    import polars as pl
+
+    from recrl.ope.rows import estimate_rows
+
     created_at = datetime.now(UTC)
     rows = estimate_rows(estimates, policy=policy, split=split, propensity_source="logged")
     return pl.DataFrame(
@@ -77,6 +81,9 @@ def eval_config(args: argparse.Namespace) -> EvalConfig:
 
 def evaluate_outside_policy(args: argparse.Namespace) -> list[Estimate]:
     """The estimates ``recrl ope`` prints, from parsed arguments."""
+    from recrl.ope.api import estimate_all
+    from recrl.ope.outside import load_impressions, policy_rows, read_policy_table
+
     config = eval_config(args)
     kind, table = read_policy_table(args.policy_probs)
     impressions = load_impressions(args.events, args.policy_id)
@@ -99,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     estimates = evaluate_outside_policy(args)
     print(format_table(estimates))
     if args.warehouse is not None:
+        from recrl.store.warehouse import append_rows
+
         run_id = args.run_id or f"ope-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         policy = args.policy_name or Path(args.policy_probs).stem
         append_rows(args.warehouse, "ope_estimates", estimates_frame(estimates, run_id, policy, args.split))
