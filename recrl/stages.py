@@ -12,8 +12,9 @@ Every stage package exposes ``run_stage(layout: DataLayout, config: PipelineConf
 
 A summary is a small frozen dataclass holding what the next stage and the ``runs`` row need (counts,
 paths) plus ``seconds``, the stage's wall time; ``as_dict()`` gives it as JSON-ready values. Each
-``run_stage`` announces itself with a start and a finish line on stderr (``stage_clock``): stderr, like the
-training progress bars, so the lines show under Prefect at any log level and in ``make demo``.
+``run_stage`` announces itself with a start and a finish line (``stage_clock``): on a terminal they go
+to stderr like the training progress bars, so ``make demo`` shows them at any log level; elsewhere they
+are ``logging`` INFO records of ``recrl.stages``.
 
 This module stays light (no numpy, torch, polars, duckdb): ``recrl --help`` imports it.
 """
@@ -21,6 +22,7 @@ This module stays light (no numpy, torch, polars, duckdb): ``recrl --help`` impo
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -63,9 +65,16 @@ class StageRun(Protocol):
     def __call__(self, layout: DataLayout, config: PipelineConfig, **stage_args: Any) -> StageSummary: ...
 
 
+log = logging.getLogger("recrl.stages")
+
+
 def say(line: str) -> None:
-    """One progress line on stderr, flushed (the stream tqdm's bars use)."""
-    print(line, file=sys.stderr, flush=True)
+    """One progress line: on a terminal, printed to stderr (flushed, beside tqdm's bars, whatever the
+    log level); otherwise logged at INFO, so pipes, captured output and one-line errors stay clean."""
+    if sys.stderr.isatty():
+        print(line, file=sys.stderr, flush=True)
+    else:
+        log.info(line)
 
 
 class Clock:
