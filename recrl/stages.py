@@ -82,10 +82,15 @@ class Clock:
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
+        self.stopped: float | None = None
+
+    def stop(self) -> None:
+        self.stopped = time.perf_counter()
 
     @property
     def seconds(self) -> float:
-        return round(time.perf_counter() - self.started, 3)
+        """Seconds so far, or from start to ``stop`` once stopped (what the finish line says)."""
+        return round((self.stopped or time.perf_counter()) - self.started, 3)
 
 
 @contextmanager
@@ -96,8 +101,10 @@ def stage_clock(stage: str, detail: str = "") -> Iterator[Clock]:
     try:
         yield clock
     except BaseException:
+        clock.stop()
         say(f"recrl {stage}: failed after {clock.seconds:.1f} s")
         raise
+    clock.stop()
     say(f"recrl {stage}: done in {clock.seconds:.1f} s")
 
 
