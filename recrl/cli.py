@@ -163,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"recrl {args.command}: error: {problem}", file=sys.stderr)
         return 2
     except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as error:
-        # Bad input gets one clear line, not a traceback.
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"recrl {args.command}: error: {message}", file=sys.stderr)
+        # Bad input gets one clear line (a refused ingest batch adds its reasons below), not a traceback.
+        print(f"recrl {args.command}: error: {error or type(error).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"recrl {args.command}: interrupted", file=sys.stderr)
