@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -95,7 +95,7 @@ class Clock:
 
 @contextmanager
 def stage_clock(stage: str, detail: str = "") -> Iterator[Clock]:
-    """``recrl <stage>: started`` ... ``recrl <stage>: done in 1.2 s`` (or ``failed after``) on stderr."""
+    """``recrl <stage>: started`` ... ``recrl <stage>: done in 1.2 s`` (or ``failed after``), through ``say``."""
     say(f"recrl {stage}: started" + (f" ({detail})" if detail else ""))
     clock = Clock()
     try:
@@ -117,7 +117,7 @@ def run_pipeline(layout: DataLayout, config: PipelineConfig, run_id: str) -> lis
     from recrl import agents, evaluate, ingest, simulate, states
 
     config.check_source()
-    started_at = datetime.now().astimezone()
+    started_at = datetime.now(UTC)
     summaries: list[StageSummary] = []
     if config.source == "simulator":
         simulated = simulate.run_stage(layout, config)

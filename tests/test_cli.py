@@ -144,26 +144,29 @@ def test_stage_lines_say_start_and_seconds(staged, caplog) -> None:
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_entry_points_then_status(staged, capsys) -> None:
-    from recrl import agents, evaluate
+def test_the_pipeline_in_process_is_the_list_of_stage_calls(tmp_path, make_tiny_config, capsys) -> None:
+    """``recrl run --no-prefect``'s path: every stage's summary, the warehouse rows, then ``recrl status``."""
+    from recrl.lake import DataLayout
+    from recrl.stages import run_pipeline
 
-    config, layout, _, _, built = staged
-    trained = agents.run_stage(layout, config, run_id="cli-test")
+    config, layout = make_tiny_config(tmp_path), DataLayout(tmp_path)
+    summaries = run_pipeline(layout, config, "cli-test")
+    assert [s.stage for s in summaries] == ["simulate", "ingest", "states", "train", "evaluate"]
+    _, ingested, built, trained, judged = summaries
+    assert ingested.files == config.sim.n_days
     assert trained.checkpoint == layout.models / "cli-test"
     assert 1 <= trained.actor_critic_epochs <= config.agent.epochs
     assert 1 <= trained.sequential_epochs <= config.sequential.epochs
-    judged = evaluate.run_stage(layout, config, run_id="cli-test", checkpoint=trained.checkpoint,
-                                counts=built.split_totals)
-    assert {"actor-critic", "logging", "oracle"} <= set(judged.policies)
+    assert {"actor-critic", "sasrec", "logging", "oracle"} <= set(judged.policies)
     assert judged.report == layout.reports / "cli-test" / "report.md" and judged.report.is_file()
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
-        assert con.execute("select count(*) from policies where run_id = 'cli-test'").fetchone()[0] == \
-            judged.rows["policies"] == len(judged.policies)
-        n_test = con.execute("select n_test from runs where run_id = 'cli-test'").fetchone()[0]
-    assert n_test == built.split_totals["test"]
+        (n_policies,) = con.execute("select count(*) from policies where run_id = 'cli-test'").fetchone()
+        n_test, status = con.execute("select n_test, status from runs where run_id = 'cli-test'").fetchone()
+    assert n_policies == judged.rows["policies"] == len(judged.policies)
+    assert (n_test, status) == (built.split_totals["test"], "succeeded")
     assert cli.main(["status", "--data", str(layout.root)]) == 0
     out = capsys.readouterr().out
-    assert "cli-test  succeeded" in out and "deployed policy: none" in out
+    assert "cli-test  succeeded" in out and out.strip().endswith("deployed policy: none")
 
 
 # --- recrl status ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recrl.config import EvalConfig
+from recrl.config import EvalConfig, PipelineConfig
 
 if TYPE_CHECKING:  # imported in the functions: `recrl --help` must not load numpy, polars or duckdb
     import polars as pl
@@ -29,6 +29,8 @@ stored as ``ips-clip<lambda>`` (``recrl.ope.rows``)."""
 def register(subparsers: argparse._SubParsersAction) -> None:
     defaults = EvalConfig()
     parser = subparsers.add_parser("ope", help="evaluate a policy given as action probabilities on logged data")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="PipelineConfig JSON whose eval section the options below override")
     parser.add_argument("--events", type=Path, required=True, help="lake folder (or its events/ folder)")
     parser.add_argument("--policy-probs", type=Path, required=True, help="CSV: item_id,pos0,... or request_id,item_id,position,prob")
     parser.add_argument("--policy-id", default=None, help="use only impressions logged by this policy_id")
@@ -76,7 +78,8 @@ def eval_config(args: argparse.Namespace) -> EvalConfig:
     """``EvalConfig`` with the options given (``ConfigError`` naming the field when one is bad)."""
     given = {"estimators": args.estimators, "clip_lambda": args.lambda_, "alpha": args.alpha,
              "n_bootstrap": args.n_bootstrap, "reward_model_folds": args.folds, "seed": args.seed}
-    return dataclasses.replace(EvalConfig(), **{name: v for name, v in given.items() if v is not None})
+    base = PipelineConfig.from_file(args.config).eval if getattr(args, "config", None) else EvalConfig()
+    return dataclasses.replace(base, **{name: v for name, v in given.items() if v is not None})
 
 
 def evaluate_outside_policy(args: argparse.Namespace) -> list[Estimate]:
