@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def stage_seconds(row: dict) -> dict[str, float]:
     """Each stage's seconds in one ``runs`` row, from ``<stage>_seconds`` columns or a JSON column."""
     seconds = {name.removesuffix(STAGE_SECONDS_SUFFIX): value for name, value in row.items()
-               if name.endswith(STAGE_SECONDS_SUFFIX) and value is not None}
+               if name.endswith(STAGE_SECONDS_SUFFIX) and name not in STAGE_SECONDS_JSON
+               and isinstance(value, int | float)}
     for name in STAGE_SECONDS_JSON:
         text = row.get(name)
         if text:
