@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,15 +61,21 @@ def heavy_imports(tree: Path) -> list[str]:
     return out.split()
 
 
-def help_seconds(tree: Path, argv: list[str], repeats: int) -> float:
-    """Median wall seconds of ``python -m recrl.cli *argv --help`` from ``tree``."""
-    times = []
+def help_seconds(tree: Path, argv: list[str], repeats: int) -> tuple[float, float]:
+    """Median wall and CPU (user + system) seconds of ``python -m recrl.cli *argv --help`` from ``tree``.
+
+    CPU seconds are what the command costs on an idle machine; wall seconds grow with the load of a
+    shared one (``load_average_1m`` in the result)."""
+    walls, cpus = [], []
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "recrl.cli", *argv, "--help"], cwd=tree, env=environment(tree),
                        stdout=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times), 3)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return round(statistics.median(walls), 3), round(statistics.median(cpus), 3)
 
 
 def main() -> int:
@@ -76,6 +83,7 @@ def main() -> int:
     parser.add_argument("--old-ref", default="main", help="git ref of the tree compared against (default main)")
     parser.add_argument("--repeats", type=int, default=5, help="runs per timing; the median is kept")
     args = parser.parse_args()
+    load_at_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"new": REPO, "old": extract(args.old_ref, Path(tmp))}
         available = {name: commands_of(tree) for name, tree in trees.items()}
@@ -84,14 +92,16 @@ def main() -> int:
             argv = [command] if command else []
             row = {"command": f"recrl {command} --help".replace("  ", " ")}
             for name, tree in trees.items():
-                row[f"{name}_s"] = help_seconds(tree, argv, args.repeats) if not command or command in available[name] else None
+                has = not command or command in available[name]
+                wall, cpu = help_seconds(tree, argv, args.repeats) if has else (None, None)
+                row |= {f"{name}_wall_s": wall, f"{name}_cpu_s": cpu}
             rows.append(row)
             print(json.dumps(row), flush=True)
         result = {
-            "benchmark": "cli --help wall time (median of repeats, a fresh process each)",
+            "benchmark": "cli --help wall and CPU seconds (median of repeats, a fresh process each)",
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                        "load_average_1m": round(os.getloadavg()[0], 2)},
+                        "load_average_1m_at_start": load_at_start, "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
             "old_ref": args.old_ref,
             "repeats": args.repeats,
             "heavy_modules_imported_by_the_parser": {name: heavy_imports(tree) for name, tree in trees.items()},
