@@ -35,8 +35,11 @@ HEAVY = ("torch", "prefect", "transformers", "polars", "duckdb", "pyarrow", "skl
 
 def extract(ref: str, into: Path) -> Path:
     """``recrl/`` and ``sql/`` of git ``ref`` under ``into``."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref, "recrl", "sql"],
-                             capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", ref, "recrl", "sql"],
+        capture_output=True,
+        check=True,
+    ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
@@ -47,17 +50,31 @@ def environment(tree: Path) -> dict[str, str]:
 
 
 def commands_of(tree: Path) -> set[str]:
-    code = ("import recrl.cli; p = recrl.cli.build_parser(); "
-            "print(' '.join(next(a for a in p._actions if a.dest == 'command').choices))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tree, env=environment(tree),
-                         capture_output=True, text=True, check=True).stdout
+    code = (
+        "import recrl.cli; p = recrl.cli.build_parser(); "
+        "print(' '.join(next(a for a in p._actions if a.dest == 'command').choices))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tree,
+        env=environment(tree),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return set(out.split())
 
 
 def heavy_imports(tree: Path) -> list[str]:
     code = f"import sys, recrl.cli; recrl.cli.build_parser(); print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=tree, env=environment(tree),
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tree,
+        env=environment(tree),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.split()
 
 
@@ -70,8 +87,13 @@ def help_seconds(tree: Path, argv: list[str], repeats: int) -> tuple[float, floa
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "recrl.cli", *argv, "--help"], cwd=tree, env=environment(tree),
-                       stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "recrl.cli", *argv, "--help"],
+            cwd=tree,
+            env=environment(tree),
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
         walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -80,7 +102,9 @@ def help_seconds(tree: Path, argv: list[str], repeats: int) -> tuple[float, floa
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--old-ref", default="main", help="git ref of the tree compared against (default main)")
+    parser.add_argument(
+        "--old-ref", default="main", help="git ref of the tree compared against (default main)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="runs per timing; the median is kept")
     args = parser.parse_args()
     load_at_start = round(os.getloadavg()[0], 2)
@@ -100,11 +124,17 @@ def main() -> int:
         result = {
             "benchmark": "cli --help wall and CPU seconds (median of repeats, a fresh process each)",
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                        "load_average_1m_at_start": load_at_start, "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
+            "machine": {
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "load_average_1m_at_start": load_at_start,
+                "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+            },
             "old_ref": args.old_ref,
             "repeats": args.repeats,
-            "heavy_modules_imported_by_the_parser": {name: heavy_imports(tree) for name, tree in trees.items()},
+            "heavy_modules_imported_by_the_parser": {
+                name: heavy_imports(tree) for name, tree in trees.items()
+            },
             "rows": rows,
         }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -41,23 +41,46 @@ def _section_class(section: str) -> type:
     return type(getattr(PipelineConfig(), section))
 
 
-def add_config_options(parser: argparse.ArgumentParser, own: str | None = None,
-                       others: tuple[str, ...] = (), data_aliases: tuple[str, ...] = ()) -> None:
+def add_config_options(
+    parser: argparse.ArgumentParser,
+    own: str | None = None,
+    others: tuple[str, ...] = (),
+    data_aliases: tuple[str, ...] = (),
+) -> None:
     """``--config``, ``--data`` (and deprecated ``data_aliases`` of it), ``own``'s fields as
     ``--field-name`` and each of ``others``' as ``--section.field-name``."""
-    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
-                        help="PipelineConfig JSON (every field documented in recrl/config.py); options override it")
-    parser.add_argument("--data", *data_aliases, dest="data", type=Path, default=None, metavar="DIR",
-                        help="data root: raw/, lake/, states/, models/, reports/, warehouse.duckdb "
-                        "(default: the config's data_root, 'data')")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="PipelineConfig JSON (every field documented in recrl/config.py); options override it",
+    )
+    parser.add_argument(
+        "--data",
+        *data_aliases,
+        dest="data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="data root: raw/, lake/, states/, models/, reports/, warehouse.duckdb "
+        "(default: the config's data_root, 'data')",
+    )
     if own is not None:
         add_options(parser.add_argument_group(f"{own} settings"), _section_class(own))
     for section in others:
-        add_options(parser.add_argument_group(f"{section} settings"), _section_class(section), prefix=f"{section}.")
+        add_options(
+            parser.add_argument_group(f"{section} settings"), _section_class(section), prefix=f"{section}."
+        )
 
 
-def pipeline_config(args: argparse.Namespace, own: str | None = None, others: tuple[str, ...] = (),
-                    base=None, **root_fields: object) -> PipelineConfig:
+def pipeline_config(
+    args: argparse.Namespace,
+    own: str | None = None,
+    others: tuple[str, ...] = (),
+    base=None,
+    **root_fields: object,
+) -> PipelineConfig:
     """The config of ``add_config_options``: the file (or the defaults), changed by ``base(config)`` if
     given, then the options given, then ``root_fields`` (e.g. ``source``) where not None.
     ``ConfigError`` names every bad field."""
@@ -70,7 +93,9 @@ def pipeline_config(args: argparse.Namespace, own: str | None = None, others: tu
         if section is None:
             continue
         try:
-            sections[section] = options_config(_section_class(section), args, getattr(config, section), prefix)
+            sections[section] = options_config(
+                _section_class(section), args, getattr(config, section), prefix
+            )
         except ConfigError as error:
             problems += error.problems
     if problems:
@@ -102,6 +127,7 @@ def default_run_id(prefix: str = "manual") -> str:
 
 # --- recrl run: the whole nightly flow once -------------------------------------------------------
 
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``run`` (this module is one of ``STAGE_CLI_MODULES``)."""
     parser = subparsers.add_parser(
@@ -112,12 +138,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "in this process (recrl.stages.run_pipeline), with no Prefect server.",
     )
     add_config_options(parser, others=SECTIONS)
-    parser.add_argument("--source", default=None, help="'simulator', 'lake', or logs to ingest (file, folder, glob)")
+    parser.add_argument(
+        "--source", default=None, help="'simulator', 'lake', or logs to ingest (file, folder, glob)"
+    )
     parser.add_argument("--source-format", default=None, help="format of --source when it is a path")
-    parser.add_argument("--run-id", default=None, help="results of an existing run id are replaced "
-                        "(default: nightly-<UTC date>)")
-    parser.add_argument("--no-prefect", dest="prefect", action="store_false",
-                        help="run the stages in-process, without Prefect")
+    parser.add_argument(
+        "--run-id",
+        default=None,
+        help="results of an existing run id are replaced (default: nightly-<UTC date>)",
+    )
+    parser.add_argument(
+        "--no-prefect",
+        dest="prefect",
+        action="store_false",
+        help="run the stages in-process, without Prefect",
+    )
     parser.set_defaults(func=run)
 
 
@@ -145,9 +180,13 @@ def run(args: argparse.Namespace) -> int:
 
 # --- the program ---------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recrl", description=__doc__.split("\n\n")[0] + " "
-                                     + __doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="recrl",
+        description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in STAGE_CLI_MODULES:
         importlib.import_module(module_name).register(subparsers)

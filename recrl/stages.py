@@ -46,7 +46,9 @@ class StageSummary:
 
     def as_dict(self) -> dict[str, Any]:
         """``{"stage": ..., field: value}`` with paths and dates as strings (JSON-ready)."""
-        return {"stage": self.stage} | {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {"stage": self.stage} | {
+            f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+        }
 
 
 def _plain(value: Any) -> Any:
@@ -122,12 +124,22 @@ def run_pipeline(layout: DataLayout, config: PipelineConfig, run_id: str) -> lis
     if config.source == "simulator":
         simulated = simulate.run_stage(layout, config)
         summaries.append(simulated)
-        summaries.append(ingest.run_stage(layout, config, paths=[str(p) for p in simulated.event_files], fmt="events"))
+        summaries.append(
+            ingest.run_stage(layout, config, paths=[str(p) for p in simulated.event_files], fmt="events")
+        )
     elif config.source != "lake":
         summaries.append(ingest.run_stage(layout, config, paths=[config.source], fmt=config.source_format))
     built = states.run_stage(layout, config)
     trained = agents.run_stage(layout, config, run_id=run_id)
     summaries += [built, trained]
-    summaries.append(evaluate.run_stage(layout, config, run_id=run_id, checkpoint=trained.checkpoint,
-                                  counts=built.split_totals, started_at=started_at))
+    summaries.append(
+        evaluate.run_stage(
+            layout,
+            config,
+            run_id=run_id,
+            checkpoint=trained.checkpoint,
+            counts=built.split_totals,
+            started_at=started_at,
+        )
+    )
     return summaries

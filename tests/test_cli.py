@@ -42,11 +42,27 @@ def test_every_command_is_registered_and_takes_config_and_data() -> None:
 
 def test_options_override_the_config_file_section_by_section(tmp_path: Path) -> None:
     config_file = tmp_path / "c.json"
-    config_file.write_text(json.dumps({"agent": {"epochs": 5, "lr": 0.01}, "sequential": {"epochs": 7},
-                                       "data_root": str(tmp_path / "from-file")}))
+    config_file.write_text(
+        json.dumps(
+            {
+                "agent": {"epochs": 5, "lr": 0.01},
+                "sequential": {"epochs": 7},
+                "data_root": str(tmp_path / "from-file"),
+            }
+        )
+    )
     args = cli.build_parser().parse_args(
-        ["train", "--config", str(config_file), "--epochs", "2", "--sequential.patience", "0",
-         "--data", str(tmp_path / "given")]
+        [
+            "train",
+            "--config",
+            str(config_file),
+            "--epochs",
+            "2",
+            "--sequential.patience",
+            "0",
+            "--data",
+            str(tmp_path / "given"),
+        ]
     )
     config = cli.pipeline_config(args, own="agent", others=("sequential", "states"))
     assert (config.agent.epochs, config.agent.lr) == (2, 0.01)  # option over file, file over default
@@ -60,13 +76,28 @@ def test_options_override_the_config_file_section_by_section(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["train", "--epochs", "three"], "recrl train: error: agent.epochs: expected an integer, got 'three'"),
+        (
+            ["train", "--epochs", "three"],
+            "recrl train: error: agent.epochs: expected an integer, got 'three'",
+        ),
         (["run", "--sequential.lr", "-1"], "recrl run: error: sequential.lr: must be greater than 0"),
-        (["evaluate", "--run-id", "r", "--alpha", "2"], "recrl evaluate: error: eval.alpha: must be less than 1"),
-        (["train", "--config", "{tmp}/absent.json"], "recrl train: error: config file not found: {tmp}/absent.json"),
-        (["states", "--data", "{tmp}/absent"], "recrl states: error: --data directory not found: {tmp}/absent"),
+        (
+            ["evaluate", "--run-id", "r", "--alpha", "2"],
+            "recrl evaluate: error: eval.alpha: must be less than 1",
+        ),
+        (
+            ["train", "--config", "{tmp}/absent.json"],
+            "recrl train: error: config file not found: {tmp}/absent.json",
+        ),
+        (
+            ["states", "--data", "{tmp}/absent"],
+            "recrl states: error: --data directory not found: {tmp}/absent",
+        ),
         (["status", "--data", "{tmp}"], "recrl status: error: warehouse not found: {tmp}/warehouse.duckdb"),
-        (["evaluate", "--data", "{tmp}", "--run-id", "r"], "recrl evaluate: error: no checkpoint for run 'r'"),
+        (
+            ["evaluate", "--data", "{tmp}", "--run-id", "r"],
+            "recrl evaluate: error: no checkpoint for run 'r'",
+        ),
     ],
 )
 def test_errors_are_one_line(argv, expected, tmp_path, capsys) -> None:
@@ -77,6 +108,7 @@ def test_errors_are_one_line(argv, expected, tmp_path, capsys) -> None:
 
 
 # --- uniform stage entry points -----------------------------------------------------------------
+
 
 def test_stage_summaries_share_one_shape() -> None:
     from recrl.agents import TrainSummary
@@ -171,24 +203,38 @@ def test_the_pipeline_in_process_is_the_list_of_stage_calls(tmp_path, make_tiny_
 
 # --- recrl status ------------------------------------------------------------------------------
 
+
 def test_status_shows_last_runs_stage_seconds_and_the_deployed_policy(tmp_path) -> None:
     start = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
-        con.execute("create table runs (run_id varchar, started_at timestamptz, finished_at timestamptz, "
-                    "status varchar, ingest_seconds double, train_seconds double)")
+        con.execute(
+            "create table runs (run_id varchar, started_at timestamptz, finished_at timestamptz, "
+            "status varchar, ingest_seconds double, train_seconds double)"
+        )
         for day in range(3):
-            con.execute("insert into runs values (?, ?, ?, 'succeeded', 1.5, 60)",
-                        [f"nightly-{day}", start + timedelta(days=day), start + timedelta(days=day, seconds=90)])
-        con.execute("insert into runs values ('nightly-3', ?, null, 'failed', null, null)", [start + timedelta(days=3)])
+            con.execute(
+                "insert into runs values (?, ?, ?, 'succeeded', 1.5, 60)",
+                [f"nightly-{day}", start + timedelta(days=day), start + timedelta(days=day, seconds=90)],
+            )
+        con.execute(
+            "insert into runs values ('nightly-3', ?, null, 'failed', null, null)",
+            [start + timedelta(days=3)],
+        )
         text = status_text(con, last=2)
         assert text.splitlines()[0] == "runs: 4 in the warehouse, the last 2:"
         assert "nightly-3  failed" in text and "took -" in text
         assert "nightly-2  succeeded" in text and "took 90 s  stages: ingest 1.5 s, train 60.0 s" in text
         assert "nightly-1" not in text and text.endswith("deployed policy: none")
         con.execute("create table deployments (policy varchar, run_id varchar, deployed_at timestamptz)")
-        con.execute("insert into deployments values ('sasrec', 'nightly-0', ?), ('actor-critic', 'nightly-2', ?)",
-                    [start, start + timedelta(days=2)])
-        assert status_text(con, last=1).splitlines()[-1].startswith("deployed policy: policy=actor-critic, run_id=nightly-2")
+        con.execute(
+            "insert into deployments values ('sasrec', 'nightly-0', ?), ('actor-critic', 'nightly-2', ?)",
+            [start, start + timedelta(days=2)],
+        )
+        assert (
+            status_text(con, last=1)
+            .splitlines()[-1]
+            .startswith("deployed policy: policy=actor-critic, run_id=nightly-2")
+        )
 
 
 def test_stage_seconds_read_from_a_json_column_too() -> None:
@@ -198,4 +244,7 @@ def test_stage_seconds_read_from_a_json_column_too() -> None:
 
 def test_default_config_data_root_is_the_one_data_root() -> None:
     args = cli.build_parser().parse_args(["status"])
-    assert cli.layout_of(cli.pipeline_config(args)).warehouse == Path(PipelineConfig().data_root) / "warehouse.duckdb"
+    assert (
+        cli.layout_of(cli.pipeline_config(args)).warehouse
+        == Path(PipelineConfig().data_root) / "warehouse.duckdb"
+    )

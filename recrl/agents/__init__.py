@@ -34,7 +34,9 @@ class TrainSummary(StageSummary):
     """Epochs the sequential model ran; 0 when it was not trained."""
 
 
-def run_stage(layout: DataLayout, config: PipelineConfig, run_id: str, sequential: bool = True) -> TrainSummary:
+def run_stage(
+    layout: DataLayout, config: PipelineConfig, run_id: str, sequential: bool = True
+) -> TrainSummary:
     """Fit the actor-critic (``config.agent``) and, with ``sequential``, the SASRec-style baseline
     (``config.sequential``) on ``layout``'s states; both write under ``layout.models / run_id``."""
     from recrl.agents.fit import SEQUENTIAL_LOG_FILE, TRAINING_LOG_FILE, fit_actor_critic, fit_sequential

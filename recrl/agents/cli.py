@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_options(parser, own="agent", others=("sequential", "states"))
     parser.add_argument("--run-id", default=None, help="checkpoint folder name (default: manual-<UTC time>)")
-    parser.add_argument("--no-sequential", dest="sequential", action="store_false",
-                        help="train the actor-critic only")
+    parser.add_argument(
+        "--no-sequential", dest="sequential", action="store_false", help="train the actor-critic only"
+    )
     parser.set_defaults(func=run)
 
 
@@ -27,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from recrl.agents import run_stage
 
     summary = run_stage(layout, config, run_id=args.run_id or default_run_id(), sequential=args.sequential)
-    print(f"run {summary.run_id}: actor-critic {summary.actor_critic_epochs} epoch(s), sequential "
-          f"{summary.sequential_epochs} epoch(s) in {summary.seconds:.1f} s -> {summary.checkpoint}")
+    print(
+        f"run {summary.run_id}: actor-critic {summary.actor_critic_epochs} epoch(s), sequential "
+        f"{summary.sequential_epochs} epoch(s) in {summary.seconds:.1f} s -> {summary.checkpoint}"
+    )
     return 0

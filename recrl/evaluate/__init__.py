@@ -34,9 +34,15 @@ class EvaluateSummary(StageSummary):
     """``{data}/reports/{run_id}/report.md``; None when the report was not asked for."""
 
 
-def run_stage(layout: DataLayout, config: PipelineConfig, run_id: str, checkpoint: str | Path | None = None,
-        counts: dict[str, int] | None = None, started_at: datetime | None = None,
-        report: bool = True) -> EvaluateSummary:
+def run_stage(
+    layout: DataLayout,
+    config: PipelineConfig,
+    run_id: str,
+    checkpoint: str | Path | None = None,
+    counts: dict[str, int] | None = None,
+    started_at: datetime | None = None,
+    report: bool = True,
+) -> EvaluateSummary:
     """Judge every policy of ``run_id`` on the test days and write the results to ``layout.warehouse``.
 
     ``checkpoint``: the actor-critic's folder (default ``layout.models / run_id``). ``counts``:
@@ -48,18 +54,32 @@ def run_stage(layout: DataLayout, config: PipelineConfig, run_id: str, checkpoin
 
     checkpoint = Path(checkpoint) if checkpoint is not None else layout.models / run_id
     if not checkpoint.is_dir():
-        raise FileNotFoundError(f"no checkpoint for run {run_id!r}: {checkpoint} (train it first: recrl train)")
+        raise FileNotFoundError(
+            f"no checkpoint for run {run_id!r}: {checkpoint} (train it first: recrl train)"
+        )
     started_at = started_at or datetime.now(UTC)
     with stage_clock("evaluate", f"run {run_id}") as clock:
         import polars as pl
 
         frames = evaluate_run(layout, config, run_id, str(checkpoint))
         counts = counts or {}
-        frames["runs"] = pl.DataFrame([{
-            "run_id": run_id, "started_at": started_at, "finished_at": datetime.now(UTC), "status": "succeeded",
-            "source": config.source, "data_root": str(layout.root), "config_json": config.to_json(),
-            "n_train": counts.get("train"), "n_valid": counts.get("valid"), "n_test": counts.get("test"),
-        }], schema_overrides={"n_train": pl.Int64, "n_valid": pl.Int64, "n_test": pl.Int64})
+        frames["runs"] = pl.DataFrame(
+            [
+                {
+                    "run_id": run_id,
+                    "started_at": started_at,
+                    "finished_at": datetime.now(UTC),
+                    "status": "succeeded",
+                    "source": config.source,
+                    "data_root": str(layout.root),
+                    "config_json": config.to_json(),
+                    "n_train": counts.get("train"),
+                    "n_valid": counts.get("valid"),
+                    "n_test": counts.get("test"),
+                }
+            ],
+            schema_overrides={"n_train": pl.Int64, "n_valid": pl.Int64, "n_test": pl.Int64},
+        )
         warehouse.replace_run(layout.warehouse, run_id, frames)
         report_path = None
         if report:

@@ -61,8 +61,13 @@ class IngestSummary(StageSummary):
     """The reconciliation in one line (``IngestReport.summary``), as the flow prints it."""
 
 
-def run_stage(layout: DataLayout, config: PipelineConfig, paths: str | Path | Sequence[str | Path],
-        fmt: str, batch_id: str | None = None) -> IngestSummary:
+def run_stage(
+    layout: DataLayout,
+    config: PipelineConfig,
+    paths: str | Path | Sequence[str | Path],
+    fmt: str,
+    batch_id: str | None = None,
+) -> IngestSummary:
     """Ingest ``paths`` (files, folders or globs) of format ``fmt`` into ``layout.lake`` with
     ``config.ingest``. Raises as ``ingest`` does (bad input, a batch
     refused by the quarantine gate): nothing is published then."""

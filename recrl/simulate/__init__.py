@@ -66,9 +66,16 @@ def run_stage(layout: DataLayout, config: PipelineConfig) -> SimulateSummary:
     raw_dir = layout.raw / "sim"
     sim = config.sim
     with stage_clock("simulate", f"{sim.n_users} users, {sim.n_days} days, seed {sim.seed}") as clock:
-        written = write_logs(sim, raw_dir, layout.truth, reward_click=config.states.reward_click,
-                             reward_purchase=config.states.reward_purchase)
-    return SimulateSummary(event_files=tuple(written), raw_dir=raw_dir, truth_dir=layout.truth, seconds=clock.seconds)
+        written = write_logs(
+            sim,
+            raw_dir,
+            layout.truth,
+            reward_click=config.states.reward_click,
+            reward_purchase=config.states.reward_purchase,
+        )
+    return SimulateSummary(
+        event_files=tuple(written), raw_dir=raw_dir, truth_dir=layout.truth, seconds=clock.seconds
+    )
 
 
 __all__ = [*sorted(_EXPORTS), "SimulateSummary", "run_stage"]

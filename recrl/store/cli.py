@@ -25,15 +25,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     add_config_options(parser)
-    parser.add_argument("--last", type=int, default=5, metavar="N", help="runs shown, newest first (default 5)")
+    parser.add_argument(
+        "--last", type=int, default=5, metavar="N", help="runs shown, newest first (default 5)"
+    )
     parser.set_defaults(func=run)
 
 
 def stage_seconds(row: dict) -> dict[str, float]:
     """Each stage's seconds in one ``runs`` row, from ``<stage>_seconds`` columns or a JSON column."""
-    seconds = {name.removesuffix(STAGE_SECONDS_SUFFIX): value for name, value in row.items()
-               if name.endswith(STAGE_SECONDS_SUFFIX) and name not in STAGE_SECONDS_JSON
-               and isinstance(value, int | float)}
+    seconds = {
+        name.removesuffix(STAGE_SECONDS_SUFFIX): value
+        for name, value in row.items()
+        if name.endswith(STAGE_SECONDS_SUFFIX)
+        and name not in STAGE_SECONDS_JSON
+        and isinstance(value, int | float)
+    }
     for name in STAGE_SECONDS_JSON:
         text = row.get(name)
         if text:
@@ -61,7 +67,8 @@ def status_text(con, last: int) -> str:
             stages = stage_seconds(row)
             lines.append(
                 f"  {row['run_id']}  {row.get('status', '-')}  started {started:%Y-%m-%d %H:%M:%S}  finished "
-                + (f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "-") + f"  took {duration}"
+                + (f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "-")
+                + f"  took {duration}"
                 + ("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) if stages else "")
             )
     if "deployments" not in tables:
@@ -77,7 +84,9 @@ def status_text(con, last: int) -> str:
             lines.append("deployed policy: none")
         else:
             latest = rows[-1]
-            lines.append("deployed policy: " + ", ".join(f"{k}={v}" for k, v in latest.items() if v is not None))
+            lines.append(
+                "deployed policy: " + ", ".join(f"{k}={v}" for k, v in latest.items() if v is not None)
+            )
     return "\n".join(lines)
 
 
