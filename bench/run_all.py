@@ -18,6 +18,7 @@ FULL: list[list[str]] = [
     ["states.py"],
     ["ope.py"],
     ["ope_calibration.py"],
+    ["cli.py"],
 ]
 QUICK: list[list[str]] = [
     ["simulate.py"],
@@ -25,6 +26,7 @@ QUICK: list[list[str]] = [
     ["states.py", "--events", "200000"],
     ["ope.py", "--rows", "200000", "--resamples", "200"],
     ["ope_calibration.py", "--seeds", "3"],
+    ["cli.py", "--repeats", "3"],
 ]
 
 

@@ -635,11 +635,13 @@ def _field_names(root: type | None, loc: tuple[Any, ...]) -> list[str]:
 
 # --- command-line options from a config class ---------------------------------------------------
 
-def add_options(parser: argparse.ArgumentParser, cls: type, names: typing.Iterable[str] | None = None) -> None:
-    """``--field-name`` for each field of ``cls`` (or of ``names``), help from its docstring.
+def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
+                names: typing.Iterable[str] | None = None, prefix: str = "") -> None:
+    """``--{prefix}field-name`` for each field of ``cls`` (or of ``names``), help from its docstring.
 
     Options are read as text and validated by ``options_config``, so a bad value gets the same
-    ``ConfigError`` line as in a config file.
+    ``ConfigError`` line as in a config file. ``prefix`` (e.g. ``"agent."``) tells apart fields of
+    several sections on one command: ``--agent.epochs``, ``--sequential.epochs``.
     """
     defaults = cls()
     wanted = set(names) if names is not None else None
@@ -656,10 +658,12 @@ def add_options(parser: argparse.ArgumentParser, cls: type, names: typing.Iterab
             kwargs["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, tuple):
             kwargs["nargs"] = "+"
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, **kwargs)
+        parser.add_argument(f"--{prefix}{f.name.replace('_', '-')}", dest=prefix + f.name, **kwargs)
 
 
-def options_config(cls: type[C], args: argparse.Namespace, base: C | None = None) -> C:
-    """``base`` (default: ``cls()``) with the options given on the command line; ``ConfigError`` if bad."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+def options_config(cls: type[C], args: argparse.Namespace, base: C | None = None, prefix: str = "") -> C:
+    """``base`` (default: ``cls()``) with the options given on the command line (those ``add_options``
+    added with the same ``prefix``); ``ConfigError`` if bad."""
+    given = {f.name: getattr(args, prefix + f.name) for f in dataclasses.fields(cls)
+             if getattr(args, prefix + f.name, None) is not None}
     return dataclasses.replace(base if base is not None else cls(), **given)

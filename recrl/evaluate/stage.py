@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from tqdm.auto import tqdm
 
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
@@ -95,7 +96,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
                                 config.states.reward_purchase, slate_size)
 
     policy_rows, estimate_rows, ranking_rows = [], [], []
-    for policy, kind in policies:
+    # A bar per policy (stderr; off when it is not a terminal): each takes seconds to a minute.
+    for policy, kind in tqdm(policies, desc="evaluate", unit="policy", disable=None):
         result = evaluate_policy(policy, kind, valid, test, q_logged, q_candidates, config.eval,
                                  config.baselines.temperatures, slate_size, truth)
         saved = checkpoint

@@ -12,14 +12,14 @@ import argparse
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
+from recrl.config import EvalConfig, PipelineConfig
 
-from recrl.config import EvalConfig
-from recrl.ope.api import Estimate, estimate_all
-from recrl.ope.outside import load_impressions, policy_rows, read_policy_table
-from recrl.ope.rows import estimate_rows
-from recrl.store.warehouse import append_rows
+if TYPE_CHECKING:  # imported in the functions: `recrl --help` must not load numpy, polars or duckdb
+    import polars as pl
+
+    from recrl.ope.api import Estimate
 
 LAMBDA_ESTIMATORS = ("ips", "switch-dr", "dr-os")
 """Estimators that get ``--lambda`` (EvalConfig.clip_lambda); plain DR stays unclipped. A clipped IPS is
@@ -29,6 +29,8 @@ stored as ``ips-clip<lambda>`` (``recrl.ope.rows``)."""
 def register(subparsers: argparse._SubParsersAction) -> None:
     defaults = EvalConfig()
     parser = subparsers.add_parser("ope", help="evaluate a policy given as action probabilities on logged data")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="PipelineConfig JSON whose eval section the options below override")
     parser.add_argument("--events", type=Path, required=True, help="lake folder (or its events/ folder)")
     parser.add_argument("--policy-probs", type=Path, required=True, help="CSV: item_id,pos0,... or request_id,item_id,position,prob")
     parser.add_argument("--policy-id", default=None, help="use only impressions logged by this policy_id")
@@ -49,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def estimates_frame(estimates: list[Estimate], run_id: str, policy: str, split: str) -> pl.DataFrame:
     """Rows of the warehouse table ``ope_estimates`` (true_value null: outside logs have no truth)."""
+    import polars as pl
+
+    from recrl.ope.rows import estimate_rows
+
     created_at = datetime.now(UTC)
     rows = estimate_rows(estimates, policy=policy, split=split, propensity_source="logged")
     return pl.DataFrame(
@@ -72,11 +78,15 @@ def eval_config(args: argparse.Namespace) -> EvalConfig:
     """``EvalConfig`` with the options given (``ConfigError`` naming the field when one is bad)."""
     given = {"estimators": args.estimators, "clip_lambda": args.lambda_, "alpha": args.alpha,
              "n_bootstrap": args.n_bootstrap, "reward_model_folds": args.folds, "seed": args.seed}
-    return dataclasses.replace(EvalConfig(), **{name: v for name, v in given.items() if v is not None})
+    base = PipelineConfig.from_file(args.config).eval if getattr(args, "config", None) else EvalConfig()
+    return dataclasses.replace(base, **{name: v for name, v in given.items() if v is not None})
 
 
 def evaluate_outside_policy(args: argparse.Namespace) -> list[Estimate]:
     """The estimates ``recrl ope`` prints, from parsed arguments."""
+    from recrl.ope.api import estimate_all
+    from recrl.ope.outside import load_impressions, policy_rows, read_policy_table
+
     config = eval_config(args)
     kind, table = read_policy_table(args.policy_probs)
     impressions = load_impressions(args.events, args.policy_id)
@@ -99,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     estimates = evaluate_outside_policy(args)
     print(format_table(estimates))
     if args.warehouse is not None:
+        from recrl.store.warehouse import append_rows
+
         run_id = args.run_id or f"ope-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         policy = args.policy_name or Path(args.policy_probs).stem
         append_rows(args.warehouse, "ope_estimates", estimates_frame(estimates, run_id, policy, args.split))

@@ -3,47 +3,53 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import dataclasses
 
-from recrl.config import SimConfig
-from recrl.lake import DataLayout
-from recrl.simulate.logs import write_logs
+from recrl.cli import add_config_options, layout_of, pipeline_config
 from recrl.simulate.scenarios import SCENARIOS, scenario
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
-        help="write simulated e-commerce logs (raw/) and their ground truth (truth/)",
-        description="Write simulated logs to OUT/raw (events-YYYY-MM-DD.csv, items.csv) and the hidden "
-        "ground truth to OUT/truth (decisions.parquet, requests.parquet). Same seed, same bytes.",
+        help="write simulated e-commerce logs (raw/sim) and their ground truth (truth/)",
+        description="Write simulated logs to DATA/raw/sim (events-YYYY-MM-DD.csv, items.csv) and the hidden "
+        "ground truth to DATA/truth (decisions.parquet, requests.parquet). Same seed, same bytes.",
     )
-    defaults = SimConfig()
-    parser.add_argument("--out", type=Path, required=True, help="data root to write raw/ and truth/ under")
-    parser.add_argument(
-        "--days", default=defaults.n_days, help="days of logs (default %(default)s)"
-    )
-    parser.add_argument(
-        "--users", default=defaults.n_users, help="users (default %(default)s)"
-    )
-    parser.add_argument(
-        "--seed", default=defaults.seed, help="world and log seed (default %(default)s)"
-    )
+    add_config_options(parser, own="sim", others=("states",), data_aliases=("--out",))
+    # Short names kept from the first CLI (the same options as --n-days, --n-users).
+    parser.add_argument("--days", dest="n_days", default=None, help="= --n-days")
+    parser.add_argument("--users", dest="n_users", default=None, help="= --n-users")
     parser.add_argument(
         "--scenario",
         choices=list(SCENARIOS),
-        default="default",
-        help="named world (docs/scenarios.md; default %(default)s); its reward weights are used for the truth",
+        default=None,
+        help="named world (docs/scenarios.md): its SimConfig structure and reward weights, under the options given",
     )
     parser.set_defaults(func=run)
 
 
+def with_scenario(name: str | None):
+    """``base`` of ``pipeline_config``: the named world's structure and reward weights, or nothing."""
+    if name is None:
+        return None
+    world = scenario(name)
+
+    def apply(config):
+        return dataclasses.replace(
+            config,
+            sim=dataclasses.replace(config.sim, **world.sim),
+            states=dataclasses.replace(config.states, reward_click=world.reward_click,
+                                       reward_purchase=world.reward_purchase),
+        )
+
+    return apply
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out is not a directory: {args.out}")
-    world = scenario(args.scenario)
-    config = world.sim_config(args.seed, n_days=args.days, n_users=args.users)
-    layout = DataLayout(args.out)
-    written = write_logs(config, layout.raw, layout.truth, world.reward_click, world.reward_purchase)
-    print(f"wrote {len(written)} day files to {layout.raw} and ground truth to {layout.truth}")
+    from recrl.simulate import run_stage
+
+    config = pipeline_config(args, own="sim", others=("states",), base=with_scenario(args.scenario))
+    summary = run_stage(layout_of(config), config)
+    print(f"wrote {len(summary.event_files)} day files to {summary.raw_dir} and ground truth to {summary.truth_dir}")
     return 0

@@ -1,20 +1,51 @@
 """State builder: lake events -> item vocabulary and (state, action, reward, next state) transitions.
 
-The SQL lives in ``sql/states``; see docs/states.md for the tables, reward attribution, the split
-and the leakage guarantees.
+``run_stage`` is the stage's entry point (``recrl.stages``). The SQL lives in ``sql/states``; see
+docs/states.md for the tables, reward attribution, the split and the leakage guarantees. Names are
+imported on first use (PEP 562), so ``recrl --help`` does not load duckdb or pyarrow.
 """
 
-from recrl.states.build import StatesSummary, build_states
-from recrl.states.export import TRANSITION_SCHEMA, TransitionArrays, load_transitions, to_arrays
-from recrl.states.vocab import Vocabulary, load_vocab
+from __future__ import annotations
 
-__all__ = [
-    "TRANSITION_SCHEMA",
-    "StatesSummary",
-    "TransitionArrays",
-    "Vocabulary",
-    "build_states",
-    "load_transitions",
-    "load_vocab",
-    "to_arrays",
-]
+import dataclasses
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from recrl.stages import stage_clock
+
+if TYPE_CHECKING:
+    from recrl.config import PipelineConfig
+    from recrl.lake import DataLayout
+    from recrl.states.build import StatesSummary
+
+_EXPORTS = {
+    "StatesSummary": "recrl.states.build",
+    "build_states": "recrl.states.build",
+    "TRANSITION_SCHEMA": "recrl.states.export",
+    "TransitionArrays": "recrl.states.export",
+    "load_transitions": "recrl.states.export",
+    "to_arrays": "recrl.states.export",
+    "Vocabulary": "recrl.states.vocab",
+    "load_vocab": "recrl.states.vocab",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'recrl.states' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def run_stage(layout: DataLayout, config: PipelineConfig) -> StatesSummary:
+    """Vocabulary and transitions of every split under ``layout.states`` from ``layout.events``
+    (``config.states``); the summary counts transitions per split and kind."""
+    from recrl.states.build import build_states
+
+    if not layout.root.is_dir():
+        raise FileNotFoundError(f"data root not found: {layout.root}")
+    with stage_clock("states", f"history {config.states.history_len}") as clock:
+        summary = build_states(layout, config.states)
+    return dataclasses.replace(summary, seconds=clock.seconds)
+
+
+__all__ = [*sorted(_EXPORTS), "run_stage"]

@@ -31,6 +31,7 @@ import duckdb
 from recrl.config import StatesConfig
 from recrl.lake import DataLayout
 from recrl.sql import connect, parquet_glob, run_sql, stream_sql
+from recrl.stages import StageSummary
 from recrl.states.export import KINDS, SPLITS, TRANSITIONS_DIR
 from recrl.states.history import FeedbackHistory
 from recrl.states.vocab import VOCAB_FILE, read_vocab_table, vocab_path
@@ -38,8 +39,8 @@ from recrl.states.write import write_transitions
 
 
 @dataclass(frozen=True)
-class StatesSummary:
-    """What one build wrote.
+class StatesSummary(StageSummary):
+    """What one build wrote (the ``states`` stage's summary; ``seconds`` is set by ``recrl.states.run_stage``).
 
     counts: transitions per split and kind, ``counts[split][kind]`` (every split and kind present, 0 if none).
     dates: the dates of each split, oldest first.
@@ -51,6 +52,12 @@ class StatesSummary:
     dates: dict[str, tuple[date, ...]]
     vocab_size: int
     new_items: int
+    stage = "states"
+
+    @property
+    def split_totals(self) -> dict[str, int]:
+        """Transitions per split, every kind together (``runs.n_train`` / ``n_valid`` / ``n_test``)."""
+        return {split: sum(per_kind.values()) for split, per_kind in self.counts.items()}
 
     @property
     def total(self) -> int:

@@ -142,12 +142,13 @@ def test_cli_writes_raw_and_truth(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
-        ["simulate", "--out", str(tmp_path / "root"), "--days", "2", "--users", "60", "--seed", "4"]
+        ["simulate", "--out", str(tmp_path / "root"), "--days", "3", "--users", "60", "--seed", "4"]
     )
     assert args.func(args) == 0
-    assert sorted(p.name for p in (tmp_path / "root/raw").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "root/raw/sim").iterdir()) == [
         "events-2026-11-01.csv",
         "events-2026-11-02.csv",
+        "events-2026-11-03.csv",
         "items.csv",
     ]
     assert sorted(p.name for p in (tmp_path / "root/truth").iterdir()) == [
@@ -159,7 +160,7 @@ def test_cli_writes_raw_and_truth(tmp_path: Path) -> None:
         args.func(args)
     (tmp_path / "file").write_text("x")
     args = parser.parse_args(["simulate", "--out", str(tmp_path / "file")])
-    with pytest.raises(ValueError, match="--out"):
+    with pytest.raises(ValueError, match="data_root: is an existing file"):
         args.func(args)
 
 
@@ -167,8 +168,8 @@ def test_cli_writes_a_named_scenario(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
-        ["simulate", "--out", str(tmp_path), "--days", "1", "--users", "40", "--scenario", "wide-slate"]
+        ["simulate", "--out", str(tmp_path), "--days", "3", "--users", "40", "--scenario", "wide-slate"]
     )
     assert args.func(args) == 0
-    events = pl.read_csv(tmp_path / "raw" / "events-2026-11-01.csv")
+    events = pl.read_csv(tmp_path / "raw" / "sim" / "events-2026-11-01.csv")
     assert events["position"].max() == 4
