@@ -14,6 +14,7 @@ STAGE_CLI_MODULES: tuple[str, ...] = (
     "recrl.states.cli",
     "recrl.ope.cli",
     "recrl.evaluate.cli",
+    "recrl.loop.cli",
 )
 """Modules exposing ``register(subparsers)``; each adds its sub-command(s) with ``func`` set."""
 

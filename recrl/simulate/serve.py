@@ -19,6 +19,7 @@ the vocabulary (``vocab_index``; items outside it are the unknown index 1 and ar
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,16 @@ import polars as pl
 
 from recrl.config import SimConfig
 from recrl.lake import write_atomic
-from recrl.policies import PAD_INDEX, UNKNOWN_INDEX, Policy, StateBatch, plackett_luce_marginals, softmax_probs
+from recrl.policies import (
+    PAD_INDEX,
+    UNKNOWN_INDEX,
+    Policy,
+    StateBatch,
+    plackett_luce_marginals,
+    softmax_probs,
+)
 from recrl.schema import HISTORY_TYPE_CODE
+from recrl.simulate.logging_policy import LoggingPolicy
 from recrl.simulate.logs import SimState, write_day
 from recrl.simulate.world import World, build_world
 
@@ -112,20 +121,36 @@ def feedback_histories(raw_dir: Path, vocab_index: dict[str, int], history_len: 
     return histories
 
 
-def serve_day(config: SimConfig, policy: Policy, policy_id: str, item_vocab: dict[str, int], vocab_size: int,
-              history_len: int, raw_dir: Path, truth_dir: Path, reward_click: float = 0.2,
-              reward_purchase: float = 1.0) -> Path:
-    """Simulate the next day served by ``policy`` (module docstring); returns that day's event file.
+@dataclass(frozen=True)
+class ServedPolicy:
+    """A recrl ``Policy`` to serve, with what maps the simulator onto its inputs."""
 
-    ``item_vocab``: item id -> vocabulary index of the policy's vocabulary (``Vocabulary`` of the
-    states the policy was trained on; missing ids are unknown). Writes ``raw_dir/events-<day>.csv``,
-    appends the day to ``truth_dir/decisions.parquet`` and ``requests.parquet`` and saves the state.
+    policy: Policy
+    policy_id: str
+    """Logged with every impression it serves (e.g. ``run_id/policy``)."""
+    item_vocab: dict[str, int]
+    """item id -> index of the policy's vocabulary (the states it was trained on); missing = unknown."""
+    vocab_size: int
+    history_len: int
+    """N of the states it was trained on."""
+
+
+def serve_day(config: SimConfig, raw_dir: Path, truth_dir: Path, served: ServedPolicy | None = None,
+              reward_click: float = 0.2, reward_purchase: float = 1.0) -> Path:
+    """Simulate the next day served by ``served`` (None: the built-in logging policy, every item on
+    offer); returns that day's event file (module docstring).
+
+    Writes ``raw_dir/events-<day>.csv``, appends the day to ``truth_dir/decisions.parquet`` and
+    ``requests.parquet`` and saves the simulator state for the day after.
     """
     world = build_world(config)
     state = SimState.load(truth_dir)
-    vocab_index = np.array([item_vocab.get(item_id, UNKNOWN_INDEX) for item_id in world.item_ids])
-    server = PolicyServer(policy, policy_id, world, vocab_index, vocab_size, history_len,
-                          feedback_histories(raw_dir, item_vocab, history_len))
+    if served is None:
+        server = LoggingPolicy(world)
+    else:
+        vocab_index = np.array([served.item_vocab.get(item_id, UNKNOWN_INDEX) for item_id in world.item_ids])
+        server = PolicyServer(served.policy, served.policy_id, world, vocab_index, served.vocab_size,
+                              served.history_len, feedback_histories(raw_dir, served.item_vocab, served.history_len))
     written = write_day(world, server, state, Path(raw_dir), reward_click, reward_purchase)
     if written is None:
         raise ValueError(f"the simulated day {state.next_day} has no request (daily_active_rate too low?)")

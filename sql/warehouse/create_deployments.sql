@@ -19,5 +19,6 @@ CREATE TABLE IF NOT EXISTS deployments (
     reason                 VARCHAR NOT NULL,
     candidate_true_value   DOUBLE,             -- simulator truth, never read by the gate
     incumbent_true_value   DOUBLE,
+    created_at             TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (run_id)
 );

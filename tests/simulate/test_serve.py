@@ -21,7 +21,7 @@ from recrl.lake import DataLayout
 from recrl.policies import N_RESERVED
 from recrl.simulate import write_logs
 from recrl.simulate.logs import SimState
-from recrl.simulate.serve import serve_day
+from recrl.simulate.serve import ServedPolicy, serve_day
 from recrl.states import build_states, load_transitions, load_vocab, to_arrays
 
 POLICY_ID = "test-run/item-knn"
@@ -40,8 +40,8 @@ def served(tmp_path_factory, make_tiny_config):
     policy.temperature = 0.2
     before = SimState.load(layout.truth)
     item_vocab = {item_id: i for i, item_id in enumerate(vocab.item_ids) if i >= N_RESERVED}
-    path = serve_day(config.sim, policy, POLICY_ID, item_vocab, vocab.size, config.states.history_len,
-                     layout.raw / "sim", layout.truth)
+    served = ServedPolicy(policy, POLICY_ID, item_vocab, vocab.size, config.states.history_len)
+    path = serve_day(config.sim, layout.raw / "sim", layout.truth, served)
     ingest([path], "events", layout, config.ingest)
     build_states(layout, config.states)
     return dataclasses.make_dataclass("Served", ["config", "layout", "policy", "path", "before", "vocab"])(
