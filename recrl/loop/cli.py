@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from recrl.config import PipelineConfig
@@ -33,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
 
     from recrl.loop.run import loop_config, run_nights
 
+    progress = logging.StreamHandler()  # a line per stage of each night: the loop runs for minutes
+    progress.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logging.getLogger("recrl.loop").addHandler(progress)
+    logging.getLogger("recrl.loop").setLevel(logging.INFO)
     if args.nights < 1:
         raise ValueError(f"--nights must be >= 1, got {args.nights}")
     config = loop_config(PipelineConfig.from_file(args.config), args.data)
