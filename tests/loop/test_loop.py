@@ -69,8 +69,8 @@ def test_demo_two_nights_deploys_and_serves_with_its_own_propensities(make_tiny_
     assert "night-1/actor-critic" in capsys.readouterr().out  # the summary table is printed
     layout = DataLayout(data)
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
-        summary = con.execute("SELECT * FROM nightly_summary ORDER BY night").pl()
-        deployments = con.execute("SELECT * FROM deployments ORDER BY run_id").pl()
+        summary = con.sql("SELECT * FROM nightly_summary ORDER BY night").pl()
+        deployments = con.sql("SELECT * FROM deployments ORDER BY run_id").pl()
         served_truth = con.execute("SELECT run_id, true_value FROM policies WHERE policy = 'logging' "
                                    "ORDER BY run_id").fetchall()
     assert summary["night"].to_list() == [1, 2]
@@ -93,4 +93,5 @@ def test_demo_two_nights_deploys_and_serves_with_its_own_propensities(make_tiny_
     test = to_arrays(load_transitions(layout, "test", kind="bandit"), config.states.history_len)
     probs = decision_probs(score_states(policy, test.states), test.position, policy.temperature,
                            config.sim.slate_size)
-    np.testing.assert_allclose(test.propensity, probs[np.arange(len(test)), test.action], rtol=1e-6)
+    # float32 logits scored in other batches differ in the last bits: 1e-4 still tells policies apart.
+    np.testing.assert_allclose(test.propensity, probs[np.arange(len(test)), test.action], rtol=1e-4)
