@@ -51,14 +51,23 @@ REWARD_PRIOR = 20.0
 def day_decisions(path: Path, item_index: dict[str, int]) -> pl.DataFrame:
     """One row per impression: request_id, item (simulator index), position, propensity, reward."""
     events = pl.read_csv(path, schema_overrides={"item_id": pl.String, "request_id": pl.String})
-    weights = pl.when(pl.col("event_type") == "click").then(0.2).when(pl.col("event_type") == "purchase").then(1.0)
-    rewards = (events.filter(pl.col("event_type") != "impression")
-               .group_by("request_id", "position").agg(weights.sum().alias("reward")))
-    return (events.filter(pl.col("event_type") == "impression")
-            .join(rewards, on=["request_id", "position"], how="left")
-            .with_columns(pl.col("reward").fill_null(0.0),
-                          pl.col("item_id").replace_strict(item_index, return_dtype=pl.Int64).alias("item"))
-            .select("request_id", "item", "position", "propensity", "reward"))
+    weights = (
+        pl.when(pl.col("event_type") == "click").then(0.2).when(pl.col("event_type") == "purchase").then(1.0)
+    )
+    rewards = (
+        events.filter(pl.col("event_type") != "impression")
+        .group_by("request_id", "position")
+        .agg(weights.sum().alias("reward"))
+    )
+    return (
+        events.filter(pl.col("event_type") == "impression")
+        .join(rewards, on=["request_id", "position"], how="left")
+        .with_columns(
+            pl.col("reward").fill_null(0.0),
+            pl.col("item_id").replace_strict(item_index, return_dtype=pl.Int64).alias("item"),
+        )
+        .select("request_id", "item", "position", "propensity", "reward")
+    )
 
 
 def reward_model(first_day: pl.DataFrame, n_items: int, slate_size: int) -> np.ndarray:
@@ -99,39 +108,61 @@ def one_seed(seed: int, users: int, items: int, workdir: Path) -> list[dict]:
         marginals = plackett_luce_marginals(probs, sim.slate_size)[request_row]  # (B, I, K)
         at_slot = marginals[rows, :, slot]  # (B, I) pi(. | x_i, k_i)
         true_value = float((at_slot * rewards[request_row, :, slot]).sum(axis=1).mean())
-        dr = estimate("dr", reward=reward, pscore=pscore, action_prob=at_slot[rows, item],
-                      q_logged=q_hat[item, slot], q_policy=(at_slot * q_hat[:, slot].T).sum(axis=1),
-                      lambda_=100.0, n_bootstrap=1)
+        dr = estimate(
+            "dr",
+            reward=reward,
+            pscore=pscore,
+            action_prob=at_slot[rows, item],
+            q_logged=q_hat[item, slot],
+            q_policy=(at_slot * q_hat[:, slot].T).sum(axis=1),
+            lambda_=100.0,
+            n_bootstrap=1,
+        )
         candidate = PolicyEstimate(f"mix-{weight:g}", "dr-clip100", dr.value, dr.std_err, true_value)
         for margin in MARGINS:
             decision = decide(candidate, incumbent, margin, alpha=0.05)
-            out.append({"seed": seed, "lambda": weight, "margin": margin, "true_value": true_value,
-                        "incumbent_true_value": incumbent_truth, "dr": dr.value, "dr_std_err": dr.std_err,
-                        "lower_bound": decision.lower_bound, "incumbent_estimate": incumbent.value,
-                        "deploy": decision.deploy})
+            out.append(
+                {
+                    "seed": seed,
+                    "lambda": weight,
+                    "margin": margin,
+                    "true_value": true_value,
+                    "incumbent_true_value": incumbent_truth,
+                    "dr": dr.value,
+                    "dr_std_err": dr.std_err,
+                    "lower_bound": decision.lower_bound,
+                    "incumbent_estimate": incumbent.value,
+                    "deploy": decision.deploy,
+                }
+            )
     return out
 
 
 def summarise(rows: list[dict]) -> pl.DataFrame:
     frame = pl.DataFrame(rows).with_columns(
-        (pl.col("true_value") - pl.col("incumbent_true_value")).alias("gain"))
+        (pl.col("true_value") - pl.col("incumbent_true_value")).alias("gain")
+    )
     frame = frame.with_columns((pl.col("gain").abs() < NEAR).alias("near"))
     worse, better = pl.col("gain") < 0, pl.col("gain") > 0
     return (
-        frame.group_by("margin").agg(
+        frame.group_by("margin")
+        .agg(
             worse.sum().alias("n_worse"),
             (pl.col("deploy") & worse).sum().alias("worse_deployed"),
             ((pl.col("deploy") & worse).sum() / worse.sum()).alias("worse_deploy_rate"),
             (worse & pl.col("near")).sum().alias("n_near_worse"),
-            ((pl.col("deploy") & worse & pl.col("near")).sum() / (worse & pl.col("near")).sum())
-            .alias("near_worse_deploy_rate"),
+            ((pl.col("deploy") & worse & pl.col("near")).sum() / (worse & pl.col("near")).sum()).alias(
+                "near_worse_deploy_rate"
+            ),
             better.sum().alias("n_better"),
             ((~pl.col("deploy") & better).sum() / better.sum()).alias("missed_improvement_rate"),
             (better & pl.col("near")).sum().alias("n_near_better"),
-            ((~pl.col("deploy") & better & pl.col("near")).sum() / (better & pl.col("near")).sum())
-            .alias("near_missed_rate"),
+            ((~pl.col("deploy") & better & pl.col("near")).sum() / (better & pl.col("near")).sum()).alias(
+                "near_missed_rate"
+            ),
             pl.col("seed").n_unique().alias("seeds"),
-        ).sort("margin")
+        )
+        .sort("margin")
     )
 
 
@@ -148,13 +179,31 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as workdir:
             rows += one_seed(seed, args.users, args.items, Path(workdir))
         table = summarise(rows)  # written after every seed, so a long run leaves its partial result
-        by_lambda = (pl.DataFrame(rows).filter(pl.col("margin") == 0).group_by("lambda")
-                     .agg(pl.col("true_value").mean(), pl.col("incumbent_true_value").mean(), pl.col("dr").mean(),
-                          pl.col("dr_std_err").mean(), pl.col("deploy").mean().alias("deploy_rate")).sort("lambda"))
+        by_lambda = (
+            pl.DataFrame(rows)
+            .filter(pl.col("margin") == 0)
+            .group_by("lambda")
+            .agg(
+                pl.col("true_value").mean(),
+                pl.col("incumbent_true_value").mean(),
+                pl.col("dr").mean(),
+                pl.col("dr_std_err").mean(),
+                pl.col("deploy").mean().alias("deploy_rate"),
+            )
+            .sort("lambda")
+        )
         result = {
-            "benchmark": "gate", "seeds_done": seed, "seeds": args.seeds, "users": args.users, "items": args.items,
-            "alpha": 0.05, "lambdas": list(LAMBDAS), "near": NEAR, "wall_s": round(time.perf_counter() - started, 1),
-            "summary": table.to_dicts(), "by_lambda_margin_0": by_lambda.to_dicts(),
+            "benchmark": "gate",
+            "seeds_done": seed,
+            "seeds": args.seeds,
+            "users": args.users,
+            "items": args.items,
+            "alpha": 0.05,
+            "lambdas": list(LAMBDAS),
+            "near": NEAR,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "summary": table.to_dicts(),
+            "by_lambda_margin_0": by_lambda.to_dicts(),
         }
         RESULTS.write_text(json.dumps(result, indent=2))
     with pl.Config(tbl_rows=100, float_precision=4, tbl_width_chars=200, tbl_cols=-1):

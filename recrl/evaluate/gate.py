@@ -86,28 +86,46 @@ def decide(candidate: PolicyEstimate, incumbent: PolicyEstimate, margin: float, 
     level = f"{100 * (1 - alpha):g}% one-sided"
     threshold = f"incumbent {incumbent.estimator} {incumbent.value:.4f} + margin {margin:.4f}"
     if not (math.isfinite(bound) and math.isfinite(incumbent.value)):
-        deploy, reason = False, f"no finite estimate (candidate bound {bound}, incumbent {incumbent.value}): keep"
+        deploy, reason = (
+            False,
+            f"no finite estimate (candidate bound {bound}, incumbent {incumbent.value}): keep",
+        )
     elif bound > incumbent.value + margin:
         deploy, reason = True, f"{candidate.estimator} lower bound {bound:.4f} ({level}) beats {threshold}"
     else:
-        deploy, reason = False, f"{candidate.estimator} lower bound {bound:.4f} ({level}) does not beat {threshold}"
+        deploy, reason = (
+            False,
+            f"{candidate.estimator} lower bound {bound:.4f} ({level}) does not beat {threshold}",
+        )
     return GateDecision(candidate, incumbent, bound, alpha, margin, deploy, reason)
 
 
-def run_estimate(estimates: pl.DataFrame, policy: str, estimator: str, name: str | None = None) -> PolicyEstimate:
+def run_estimate(
+    estimates: pl.DataFrame, policy: str, estimator: str, name: str | None = None
+) -> PolicyEstimate:
     """``policy``'s ``estimator`` row of one run's ``ope_estimates`` frame, as a ``PolicyEstimate``
     named ``name`` (default: ``policy``)."""
     rows = estimates.filter((pl.col("policy") == policy) & (pl.col("estimator") == estimator))
     if rows.height != 1:
         known = sorted(set(estimates.filter(pl.col("policy") == policy)["estimator"].to_list()))
-        raise ValueError(f"expected one {estimator!r} estimate of {policy!r}, found {rows.height} "
-                         f"(its estimators: {', '.join(known) or 'none'})")
+        raise ValueError(
+            f"expected one {estimator!r} estimate of {policy!r}, found {rows.height} "
+            f"(its estimators: {', '.join(known) or 'none'})"
+        )
     row = rows.row(0, named=True)
-    return PolicyEstimate(name or policy, estimator, float(row["value"]), float(row["std_err"]), row["true_value"])
+    return PolicyEstimate(
+        name or policy, estimator, float(row["value"]), float(row["std_err"]), row["true_value"]
+    )
 
 
-def gate_run(estimates: pl.DataFrame, candidate: str, incumbent: str, incumbent_logged: bool,
-             gate: GateConfig, evaluation: EvalConfig) -> GateDecision:
+def gate_run(
+    estimates: pl.DataFrame,
+    candidate: str,
+    incumbent: str,
+    incumbent_logged: bool,
+    gate: GateConfig,
+    evaluation: EvalConfig,
+) -> GateDecision:
     """The gate on one run's ``ope_estimates`` rows: candidate ``run_id/policy`` (its policy name is
     ``gate.candidate``) against ``incumbent``, read as the logging policy's on-policy mean when it logged
     the test decisions (``incumbent_logged``), else as its own row under ``gate.estimator``."""
@@ -124,11 +142,21 @@ def deployment_row(run_id: str, decision: GateDecision) -> dict:
     """One row of the warehouse table ``deployments`` (sql/warehouse/create_deployments.sql)."""
     c, i = decision.candidate, decision.incumbent
     return {
-        "run_id": run_id, "candidate": c.policy, "incumbent": i.policy,
-        "candidate_estimator": c.estimator, "candidate_estimate": c.value, "candidate_std_err": c.std_err,
+        "run_id": run_id,
+        "candidate": c.policy,
+        "incumbent": i.policy,
+        "candidate_estimator": c.estimator,
+        "candidate_estimate": c.value,
+        "candidate_std_err": c.std_err,
         "candidate_lower_bound": decision.lower_bound,
-        "incumbent_estimator": i.estimator, "incumbent_estimate": i.value, "incumbent_std_err": i.std_err,
-        "alpha": decision.alpha, "margin": decision.margin, "decision": decision.decision,
-        "deployed": decision.deployed.policy, "reason": decision.reason,
-        "candidate_true_value": c.true_value, "incumbent_true_value": i.true_value,
+        "incumbent_estimator": i.estimator,
+        "incumbent_estimate": i.value,
+        "incumbent_std_err": i.std_err,
+        "alpha": decision.alpha,
+        "margin": decision.margin,
+        "decision": decision.decision,
+        "deployed": decision.deployed.policy,
+        "reason": decision.reason,
+        "candidate_true_value": c.true_value,
+        "incumbent_true_value": i.true_value,
     }

@@ -23,8 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--nights", type=int, default=3, help="nights to run (default %(default)s)")
     parser.add_argument("--data", type=Path, help="data root, fresh (default: the config's data_root)")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                        help="PipelineConfig JSON (default %(default)s; run from the repository root)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help="PipelineConfig JSON (default %(default)s; run from the repository root)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -43,8 +47,19 @@ def run(args: argparse.Namespace) -> int:
     config = loop_config(PipelineConfig.from_file(args.config), args.data)
     summary = run_nights(config, args.nights)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, float_precision=4, tbl_width_chars=200, fmt_str_lengths=40):
-        print(summary.select("night", "served_policy", "served_true_value", "served_estimate", "candidate",
-                             "candidate_true_value", "candidate_estimate", "candidate_lower_bound", "decision",
-                             "seconds"))
+        print(
+            summary.select(
+                "night",
+                "served_policy",
+                "served_true_value",
+                "served_estimate",
+                "candidate",
+                "candidate_true_value",
+                "candidate_estimate",
+                "candidate_lower_bound",
+                "decision",
+                "seconds",
+            )
+        )
     print(f"warehouse: {DataLayout(Path(config.data_root)).warehouse} (tables nightly_summary, deployments)")
     return 0

@@ -60,14 +60,18 @@ def check_loop_config(config: PipelineConfig) -> None:
     if config.source != "simulator":
         problems.append(f"source: the closed loop runs on the simulator, got {config.source!r}")
     if config.states.test_days != 1:
-        problems.append(f"states.test_days: the closed loop judges each night on its one new day, got "
-                        f"{config.states.test_days}")
+        problems.append(
+            f"states.test_days: the closed loop judges each night on its one new day, got "
+            f"{config.states.test_days}"
+        )
     if problems:
         raise ConfigError(problems)
     raw = DataLayout(Path(config.data_root)).raw / SIM_DIR
     if raw.is_dir() and any(raw.glob("events-*.csv")):
-        raise ValueError(f"data root {config.data_root} already holds simulated logs ({raw}): "
-                         "the loop starts from a fresh data root")
+        raise ValueError(
+            f"data root {config.data_root} already holds simulated logs ({raw}): "
+            "the loop starts from a fresh data root"
+        )
 
 
 def run_nights(config: PipelineConfig, nights: int, run_prefix: str = "night") -> pl.DataFrame:
@@ -92,18 +96,42 @@ def run_nights(config: PipelineConfig, nights: int, run_prefix: str = "night") -
             fit_sequential(layout, config.states, config.sequential, run_id)
         frames = evaluate_run(layout, config, run_id, str(checkpoint))
         candidate_id = f"{run_id}/{config.gate.candidate}"
-        decision = gate_run(frames["ope_estimates"], candidate_id, incumbent_id, True, config.gate, config.eval)
+        decision = gate_run(
+            frames["ope_estimates"], candidate_id, incumbent_id, True, config.gate, config.eval
+        )
         log.info("night %d gate: %s (%s)", night, decision.decision, decision.reason)
         created = {"created_at": datetime.now(UTC)}
-        frames["runs"] = pl.DataFrame([{
-            "run_id": run_id, "started_at": started, "finished_at": datetime.now(UTC), "status": "succeeded",
-            "source": config.source, "data_root": str(layout.root), "config_json": config.to_json(),
-            **{f"n_{split}": sum(counts.get(split, {}).values()) for split in ("train", "valid", "test")},
-        }])
+        frames["runs"] = pl.DataFrame(
+            [
+                {
+                    "run_id": run_id,
+                    "started_at": started,
+                    "finished_at": datetime.now(UTC),
+                    "status": "succeeded",
+                    "source": config.source,
+                    "data_root": str(layout.root),
+                    "config_json": config.to_json(),
+                    **{
+                        f"n_{split}": sum(counts.get(split, {}).values())
+                        for split in ("train", "valid", "test")
+                    },
+                }
+            ]
+        )
         frames["deployments"] = pl.DataFrame([deployment_row(run_id, decision) | created])
-        frames["nightly_summary"] = pl.DataFrame([night_row(
-            night, run_id, day_date(day_files[-1]), frames["ope_estimates"], decision, config,
-            time.perf_counter() - clock)])
+        frames["nightly_summary"] = pl.DataFrame(
+            [
+                night_row(
+                    night,
+                    run_id,
+                    day_date(day_files[-1]),
+                    frames["ope_estimates"],
+                    decision,
+                    config,
+                    time.perf_counter() - clock,
+                )
+            ]
+        )
         warehouse.replace_run(layout.warehouse, run_id, frames)
         if decision.deploy:
             incumbent = (run_id, config.gate.candidate)
@@ -111,8 +139,9 @@ def run_nights(config: PipelineConfig, nights: int, run_prefix: str = "night") -
     return nightly_summary(layout.warehouse)
 
 
-def serve_tonight(layout: DataLayout, config: PipelineConfig, incumbent: tuple[str, str] | None,
-                  incumbent_id: str) -> list[Path]:
+def serve_tonight(
+    layout: DataLayout, config: PipelineConfig, incumbent: tuple[str, str] | None, incumbent_id: str
+) -> list[Path]:
     """Night 1: the history days, logged by the built-in logging policy; later: one day served by the
     incumbent (the logging policy until a candidate is deployed), which sees the vocabulary it was
     trained on (the current states: the vocabulary only grows)."""
@@ -123,9 +152,13 @@ def serve_tonight(layout: DataLayout, config: PipelineConfig, incumbent: tuple[s
     served = None
     if incumbent is not None:
         vocab = load_vocab(layout)
-        served = ServedPolicy(load_policy(layout, *incumbent), incumbent_id,
-                              {item_id: i for i, item_id in enumerate(vocab.item_ids) if i >= N_RESERVED},
-                              vocab.size, config.states.history_len)
+        served = ServedPolicy(
+            load_policy(layout, *incumbent),
+            incumbent_id,
+            {item_id: i for i, item_id in enumerate(vocab.item_ids) if i >= N_RESERVED},
+            vocab.size,
+            config.states.history_len,
+        )
     return [serve_day(config.sim, raw_dir, layout.truth, served, **rewards)]
 
 
@@ -134,21 +167,41 @@ def day_date(path: Path) -> dt.date:
     return dt.date.fromisoformat(path.stem.removeprefix("events-"))
 
 
-def night_row(night: int, run_id: str, test_date: dt.date, estimates: pl.DataFrame, decision: GateDecision,
-              config: PipelineConfig, seconds: float) -> dict:
+def night_row(
+    night: int,
+    run_id: str,
+    test_date: dt.date,
+    estimates: pl.DataFrame,
+    decision: GateDecision,
+    config: PipelineConfig,
+    seconds: float,
+) -> dict:
     """One ``nightly_summary`` row (sql/warehouse/create_nightly_summary.sql)."""
-    served = estimates.filter((pl.col("policy") == LOGGING_POLICY) & (pl.col("estimator") == ON_POLICY)).row(0, named=True)
+    served = estimates.filter((pl.col("policy") == LOGGING_POLICY) & (pl.col("estimator") == ON_POLICY)).row(
+        0, named=True
+    )
     estimator = stored_estimator_name(config.gate.estimator, config.eval.clip_lambda)
-    candidate = estimates.filter((pl.col("policy") == config.gate.candidate) & (pl.col("estimator") == estimator)
-                                 ).row(0, named=True)
+    candidate = estimates.filter(
+        (pl.col("policy") == config.gate.candidate) & (pl.col("estimator") == estimator)
+    ).row(0, named=True)
     return {
-        "night": night, "run_id": run_id, "test_date": test_date,
-        "served_policy": decision.incumbent.policy, "served_true_value": served["true_value"],
-        "served_estimate": served["value"], "served_ci_low": served["ci_low"], "served_ci_high": served["ci_high"],
-        "candidate": decision.candidate.policy, "candidate_true_value": candidate["true_value"],
-        "candidate_estimate": candidate["value"], "candidate_ci_low": candidate["ci_low"],
-        "candidate_ci_high": candidate["ci_high"], "candidate_lower_bound": decision.lower_bound,
-        "decision": decision.decision, "deployed": decision.deployed.policy, "seconds": round(seconds, 1),
+        "night": night,
+        "run_id": run_id,
+        "test_date": test_date,
+        "served_policy": decision.incumbent.policy,
+        "served_true_value": served["true_value"],
+        "served_estimate": served["value"],
+        "served_ci_low": served["ci_low"],
+        "served_ci_high": served["ci_high"],
+        "candidate": decision.candidate.policy,
+        "candidate_true_value": candidate["true_value"],
+        "candidate_estimate": candidate["value"],
+        "candidate_ci_low": candidate["ci_low"],
+        "candidate_ci_high": candidate["ci_high"],
+        "candidate_lower_bound": decision.lower_bound,
+        "decision": decision.decision,
+        "deployed": decision.deployed.policy,
+        "seconds": round(seconds, 1),
     }
 
 

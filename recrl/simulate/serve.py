@@ -48,8 +48,16 @@ FEEDBACK_TYPES = ("click", "cart", "purchase")
 class PolicyServer:
     """A recrl ``Policy`` as the simulator's ``SlateServer``, with each user's observable history."""
 
-    def __init__(self, policy: Policy, policy_id: str, world: World, vocab_index: np.ndarray,
-                 vocab_size: int, history_len: int, histories: dict[str, list[tuple[int, int]]]) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        policy_id: str,
+        world: World,
+        vocab_index: np.ndarray,
+        vocab_size: int,
+        history_len: int,
+        histories: dict[str, list[tuple[int, int]]],
+    ) -> None:
         """``vocab_index`` (n_items,): each simulator item's vocabulary index (1 = unknown);
         ``histories``: user id -> (vocabulary index, type code) of their feedback so far, oldest first."""
         self.policy, self.policy_id, self.world = policy, policy_id, world
@@ -58,8 +66,9 @@ class PolicyServer:
             raise ValueError(f"vocab_index must be ({world.n_items},), got {self.vocab_index.shape}")
         self.vocab_size, self.history_len = vocab_size, history_len
         self.served = self.vocab_index > UNKNOWN_INDEX  # (n_items,) items the policy can show
-        self._history = [deque(histories.get(user_id, [])[-history_len:], maxlen=history_len)
-                         for user_id in world.user_ids]
+        self._history = [
+            deque(histories.get(user_id, [])[-history_len:], maxlen=history_len) for user_id in world.user_ids
+        ]
 
     def states(self, users: np.ndarray) -> StateBatch:
         """(B, N) left-padded history of each user, as ``recrl.states.export`` builds it."""
@@ -68,7 +77,7 @@ class PolicyServer:
         for row, user in enumerate(users):
             events = self._history[user]
             if events:
-                items[row, -len(events):], types[row, -len(events):] = zip(*events, strict=True)
+                items[row, -len(events) :], types[row, -len(events) :] = zip(*events, strict=True)
         return StateBatch(items, types, np.asarray(self.world.user_ids, dtype=object)[users])
 
     def serve(self, users: np.ndarray, last_category: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,25 +90,42 @@ class PolicyServer:
             rows = slice(start, start + SCORE_CHUNK)
             scores = self.policy.item_scores(self.states(users[rows]))  # (b, V)
             if scores.shape[1] != self.vocab_size:
-                raise ValueError(f"policy scores {scores.shape[1]} items, the vocabulary has {self.vocab_size}")
+                raise ValueError(
+                    f"policy scores {scores.shape[1]} items, the vocabulary has {self.vocab_size}"
+                )
             served = softmax_probs(scores, self.policy.temperature)  # (b, V), reserved at 0
             probs[rows][:, self.served] = served[:, columns]
             marginals[rows][:, self.served] = plackett_luce_marginals(served, slate_size)[:, columns]
         return probs, marginals
 
-    def observe(self, users: np.ndarray, slates: np.ndarray, clicks: np.ndarray, purchases: np.ndarray,
-                click_ts: np.ndarray, purchase_ts: np.ndarray) -> None:
+    def observe(
+        self,
+        users: np.ndarray,
+        slates: np.ndarray,
+        clicks: np.ndarray,
+        purchases: np.ndarray,
+        click_ts: np.ndarray,
+        purchase_ts: np.ndarray,
+    ) -> None:
         """``SlateServer.observe``: append each user's clicks and purchases in time order (ties: type)."""
         rows, slots = np.nonzero(clicks | purchases)
-        events = [(click_ts[r, k], HISTORY_TYPE_CODE["click"], r, k) for r, k in zip(rows, slots, strict=True)
-                  if clicks[r, k]]
-        events += [(purchase_ts[r, k], HISTORY_TYPE_CODE["purchase"], r, k)
-                   for r, k in zip(rows, slots, strict=True) if purchases[r, k]]
+        events = [
+            (click_ts[r, k], HISTORY_TYPE_CODE["click"], r, k)
+            for r, k in zip(rows, slots, strict=True)
+            if clicks[r, k]
+        ]
+        events += [
+            (purchase_ts[r, k], HISTORY_TYPE_CODE["purchase"], r, k)
+            for r, k in zip(rows, slots, strict=True)
+            if purchases[r, k]
+        ]
         for _, code, r, k in sorted(events):
             self._history[users[r]].append((int(self.vocab_index[slates[r, k]]), code))
 
 
-def feedback_histories(raw_dir: Path, vocab_index: dict[str, int], history_len: int) -> dict[str, list[tuple[int, int]]]:
+def feedback_histories(
+    raw_dir: Path, vocab_index: dict[str, int], history_len: int
+) -> dict[str, list[tuple[int, int]]]:
     """user id -> last ``history_len`` (vocabulary index, type code) of their feedback in the logs of
     ``raw_dir``, ordered as ``sql/states/history.sql`` orders them (ts, event type, item id)."""
     files = sorted(Path(raw_dir).glob("events-*.csv"))
@@ -109,15 +135,18 @@ def feedback_histories(raw_dir: Path, vocab_index: dict[str, int], history_len: 
         pl.scan_csv(files, schema_overrides={"user_id": pl.String, "item_id": pl.String})
         .filter(pl.col("event_type").is_in(FEEDBACK_TYPES))
         .select("user_id", "ts", "event_type", "item_id")
-        .sort("user_id", "ts", "event_type", "item_id")  # one ts format in every file: text order is time order
+        .sort(
+            "user_id", "ts", "event_type", "item_id"
+        )  # one ts format in every file: text order is time order
         .group_by("user_id", maintain_order=True)
         .tail(history_len)
         .collect()
     )
     histories: dict[str, list[tuple[int, int]]] = {}
     for user_id, event_type, item_id in feedback.select("user_id", "event_type", "item_id").iter_rows():
-        histories.setdefault(user_id, []).append((vocab_index.get(item_id, UNKNOWN_INDEX),
-                                                  HISTORY_TYPE_CODE[event_type]))
+        histories.setdefault(user_id, []).append(
+            (vocab_index.get(item_id, UNKNOWN_INDEX), HISTORY_TYPE_CODE[event_type])
+        )
     return histories
 
 
@@ -135,8 +164,14 @@ class ServedPolicy:
     """N of the states it was trained on."""
 
 
-def serve_day(config: SimConfig, raw_dir: Path, truth_dir: Path, served: ServedPolicy | None = None,
-              reward_click: float = 0.2, reward_purchase: float = 1.0) -> Path:
+def serve_day(
+    config: SimConfig,
+    raw_dir: Path,
+    truth_dir: Path,
+    served: ServedPolicy | None = None,
+    reward_click: float = 0.2,
+    reward_purchase: float = 1.0,
+) -> Path:
     """Simulate the next day served by ``served`` (None: the built-in logging policy, every item on
     offer); returns that day's event file (module docstring).
 
@@ -149,8 +184,15 @@ def serve_day(config: SimConfig, raw_dir: Path, truth_dir: Path, served: ServedP
         server = LoggingPolicy(world)
     else:
         vocab_index = np.array([served.item_vocab.get(item_id, UNKNOWN_INDEX) for item_id in world.item_ids])
-        server = PolicyServer(served.policy, served.policy_id, world, vocab_index, served.vocab_size,
-                              served.history_len, feedback_histories(raw_dir, served.item_vocab, served.history_len))
+        server = PolicyServer(
+            served.policy,
+            served.policy_id,
+            world,
+            vocab_index,
+            served.vocab_size,
+            served.history_len,
+            feedback_histories(raw_dir, served.item_vocab, served.history_len),
+        )
     written = write_day(world, server, state, Path(raw_dir), reward_click, reward_purchase)
     if written is None:
         raise ValueError(f"the simulated day {state.next_day} has no request (daily_active_rate too low?)")

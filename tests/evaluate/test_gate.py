@@ -60,16 +60,44 @@ def test_lower_bound_level_and_bad_arguments() -> None:
 
 def estimate_rows() -> pl.DataFrame:
     """An evaluation's ope_estimates rows as ``evaluate_run`` writes them (a subset of columns)."""
-    return pl.DataFrame([
-        {"policy": "actor-critic", "estimator": "dr-clip100", "value": 0.11, "std_err": 0.01, "true_value": 0.12},
-        {"policy": "actor-critic", "estimator": "snips", "value": 0.5, "std_err": 0.0, "true_value": 0.12},
-        {"policy": "item-knn", "estimator": "dr-clip100", "value": 0.09, "std_err": 0.01, "true_value": 0.1},
-        {"policy": "logging", "estimator": "on-policy", "value": 0.05, "std_err": 0.002, "true_value": 0.047},
-    ])
+    return pl.DataFrame(
+        [
+            {
+                "policy": "actor-critic",
+                "estimator": "dr-clip100",
+                "value": 0.11,
+                "std_err": 0.01,
+                "true_value": 0.12,
+            },
+            {
+                "policy": "actor-critic",
+                "estimator": "snips",
+                "value": 0.5,
+                "std_err": 0.0,
+                "true_value": 0.12,
+            },
+            {
+                "policy": "item-knn",
+                "estimator": "dr-clip100",
+                "value": 0.09,
+                "std_err": 0.01,
+                "true_value": 0.1,
+            },
+            {
+                "policy": "logging",
+                "estimator": "on-policy",
+                "value": 0.05,
+                "std_err": 0.002,
+                "true_value": 0.047,
+            },
+        ]
+    )
 
 
 def test_gate_run_reads_the_flows_clipped_dr_and_the_loggers_on_policy_mean() -> None:
-    decision = gate_run(estimate_rows(), "n1/actor-critic", "sim-logging-v1", True, GateConfig(), EvalConfig())
+    decision = gate_run(
+        estimate_rows(), "n1/actor-critic", "sim-logging-v1", True, GateConfig(), EvalConfig()
+    )
     assert decision.candidate == PolicyEstimate("n1/actor-critic", "dr-clip100", 0.11, 0.01, 0.12)
     assert decision.incumbent == PolicyEstimate("sim-logging-v1", "on-policy", 0.05, 0.002, 0.047)
     assert decision.deploy
@@ -83,17 +111,29 @@ def test_gate_run_reads_the_flows_clipped_dr_and_the_loggers_on_policy_mean() ->
 def test_deployment_row_fits_the_deployments_table(tmp_path) -> None:
     from datetime import UTC, datetime
 
-    decision = gate_run(estimate_rows(), "n1/actor-critic", "sim-logging-v1", True, GateConfig(margin=0.01),
-                        EvalConfig())
+    decision = gate_run(
+        estimate_rows(), "n1/actor-critic", "sim-logging-v1", True, GateConfig(margin=0.01), EvalConfig()
+    )
     row = deployment_row("n1", decision) | {"created_at": datetime.now(UTC)}
     db = tmp_path / "warehouse.duckdb"
     warehouse.replace_run(db, "n1", {"deployments": pl.DataFrame([row])})
     warehouse.replace_run(db, "n1", {"deployments": pl.DataFrame([row])})  # a rerun replaces, never doubles
     with duckdb.connect(str(db), read_only=True) as con:
-        stored = con.execute("SELECT candidate, incumbent, decision, deployed, margin, candidate_lower_bound, "
-                             "incumbent_estimate FROM deployments").fetchall()
-    assert stored == [("n1/actor-critic", "sim-logging-v1", "deploy", "n1/actor-critic", 0.01,
-                       pytest.approx(0.11 - Z95 * 0.01), 0.05)]
+        stored = con.execute(
+            "SELECT candidate, incumbent, decision, deployed, margin, candidate_lower_bound, "
+            "incumbent_estimate FROM deployments"
+        ).fetchall()
+    assert stored == [
+        (
+            "n1/actor-critic",
+            "sim-logging-v1",
+            "deploy",
+            "n1/actor-critic",
+            0.01,
+            pytest.approx(0.11 - Z95 * 0.01),
+            0.05,
+        )
+    ]
 
 
 # --- error rates on replicated logs ---------------------------------------------------------------
@@ -130,12 +170,24 @@ def gate_deploys(mu: np.ndarray, beta: np.ndarray, pi: np.ndarray, seed: int, ma
     a = np.minimum((rng.random(N_DECISIONS)[:, None] > np.cumsum(beta[x], axis=1)).sum(axis=1), N_ACTIONS - 1)
     r = (rng.random(N_DECISIONS) < mu[x, a]).astype(float)
     q_hat = 0.5 * mu + 0.02  # a reward model that is wrong: DR stays unbiased with exact propensities
-    dr = estimate("dr", reward=r, pscore=beta[x, a], action_prob=pi[x, a], q_logged=q_hat[x, a],
-                  q_policy=(pi[x] * q_hat[x]).sum(axis=1), lambda_=100.0, n_bootstrap=1)
+    dr = estimate(
+        "dr",
+        reward=r,
+        pscore=beta[x, a],
+        action_prob=pi[x, a],
+        q_logged=q_hat[x, a],
+        q_policy=(pi[x] * q_hat[x]).sum(axis=1),
+        lambda_=100.0,
+        n_bootstrap=1,
+    )
     ones = np.ones(N_DECISIONS)
     on_policy = estimate("snips", reward=r, pscore=ones, action_prob=ones, n_bootstrap=1)
-    return decide(PolicyEstimate("c", "dr-clip100", dr.value, dr.std_err),
-                  PolicyEstimate("i", "on-policy", on_policy.value, on_policy.std_err), margin, 0.05).deploy
+    return decide(
+        PolicyEstimate("c", "dr-clip100", dr.value, dr.std_err),
+        PolicyEstimate("i", "on-policy", on_policy.value, on_policy.std_err),
+        margin,
+        0.05,
+    ).deploy
 
 
 def test_gate_rarely_deploys_a_worse_policy_and_catches_a_clearly_better_one() -> None:

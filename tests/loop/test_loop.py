@@ -50,8 +50,11 @@ def test_loop_refuses_real_logs_several_test_days_and_a_used_data_root(make_tiny
     logs = tmp_path / "logs.csv"
     logs.write_text("x")
     with pytest.raises(ConfigError) as error:
-        check_loop_config(dataclasses.replace(
-            config, source=str(logs), states=dataclasses.replace(config.states, test_days=2)))
+        check_loop_config(
+            dataclasses.replace(
+                config, source=str(logs), states=dataclasses.replace(config.states, test_days=2)
+            )
+        )
     assert [p.split(":")[0] for p in error.value.problems] == ["source", "states.test_days"]
     (tmp_path / "data" / "raw" / "sim").mkdir(parents=True)
     (tmp_path / "data" / "raw" / "sim" / "events-2026-11-01.csv").write_text("")
@@ -60,7 +63,9 @@ def test_loop_refuses_real_logs_several_test_days_and_a_used_data_root(make_tiny
 
 
 @pytest.mark.slow
-def test_demo_two_nights_deploys_and_serves_with_its_own_propensities(make_tiny_config, tmp_path, capsys) -> None:
+def test_demo_two_nights_deploys_and_serves_with_its_own_propensities(
+    make_tiny_config, tmp_path, capsys
+) -> None:
     config = dataclasses.replace(make_tiny_config(tmp_path / "unused"), gate=GateConfig(alpha=0.45))
     config_file = tmp_path / "loop.json"
     config_file.write_text(config.to_json())
@@ -71,13 +76,15 @@ def test_demo_two_nights_deploys_and_serves_with_its_own_propensities(make_tiny_
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         summary = con.sql("SELECT * FROM nightly_summary ORDER BY night").pl()
         deployments = con.sql("SELECT * FROM deployments ORDER BY run_id").pl()
-        served_truth = con.execute("SELECT run_id, true_value FROM policies WHERE policy = 'logging' "
-                                   "ORDER BY run_id").fetchall()
+        served_truth = con.execute(
+            "SELECT run_id, true_value FROM policies WHERE policy = 'logging' ORDER BY run_id"
+        ).fetchall()
     assert summary["night"].to_list() == [1, 2]
     assert summary["served_policy"].to_list() == [LOGGING_POLICY_ID, "night-1/actor-critic"]
     assert summary["decision"][0] == "deploy" and summary["deployed"][0] == "night-1/actor-critic"
-    assert summary["deployed"][1] == ("night-2/actor-critic" if summary["decision"][1] == "deploy"
-                                      else "night-1/actor-critic")
+    assert summary["deployed"][1] == (
+        "night-2/actor-critic" if summary["decision"][1] == "deploy" else "night-1/actor-critic"
+    )
     assert summary["served_true_value"].to_list() == pytest.approx([v for _, v in served_truth])
     assert summary["test_date"].cast(pl.String).to_list() == ["2026-11-04", "2026-11-05"]
     assert deployments["decision"].to_list() == summary["decision"].to_list()
@@ -88,10 +95,13 @@ def test_demo_two_nights_deploys_and_serves_with_its_own_propensities(make_tiny_
 
     # Night 2's day was served by night 1's actor-critic, logging its own propensities.
     day = pl.read_csv(layout.raw / "sim" / "events-2026-11-05.csv")
-    assert day.filter(pl.col("event_type") == "impression")["policy_id"].unique().to_list() == ["night-1/actor-critic"]
+    assert day.filter(pl.col("event_type") == "impression")["policy_id"].unique().to_list() == [
+        "night-1/actor-critic"
+    ]
     policy = load_policy(layout, "night-1", "actor-critic")
     test = to_arrays(load_transitions(layout, "test", kind="bandit"), config.states.history_len)
-    probs = decision_probs(score_states(policy, test.states), test.position, policy.temperature,
-                           config.sim.slate_size)
+    probs = decision_probs(
+        score_states(policy, test.states), test.position, policy.temperature, config.sim.slate_size
+    )
     # float32 logits scored in other batches differ in the last bits: 1e-4 still tells policies apart.
     np.testing.assert_allclose(test.propensity, probs[np.arange(len(test)), test.action], rtol=1e-4)

@@ -14,8 +14,8 @@ import pytest
 from pipelines.nightly import check_source, ingest_logs, main, nightly
 from recrl.ingest import IngestError, QuarantineShareError
 from recrl.lake import DataLayout
-from recrl.simulate import write_logs
 from recrl.loop import LOOP_TABLES
+from recrl.simulate import write_logs
 from recrl.store.warehouse import TABLES
 
 

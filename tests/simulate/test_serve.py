@@ -45,7 +45,8 @@ def served(tmp_path_factory, make_tiny_config):
     ingest([path], "events", layout, config.ingest)
     build_states(layout, config.states)
     return dataclasses.make_dataclass("Served", ["config", "layout", "policy", "path", "before", "vocab"])(
-        config, layout, policy, path, before, vocab)
+        config, layout, policy, path, before, vocab
+    )
 
 
 def test_served_day_logs_the_policys_own_plackett_luce_marginals(served) -> None:
@@ -58,7 +59,9 @@ def test_served_day_logs_the_policys_own_plackett_luce_marginals(served) -> None
     expected = probs[np.arange(len(test)), test.action]
     np.testing.assert_allclose(test.propensity, expected, rtol=1e-9, atol=1e-15)
     # The check can tell policies apart: the same scores at another temperature log other propensities.
-    other = decision_probs(scores, test.position, 1.0, served.config.sim.slate_size)[np.arange(len(test)), test.action]
+    other = decision_probs(scores, test.position, 1.0, served.config.sim.slate_size)[
+        np.arange(len(test)), test.action
+    ]
     assert np.median(np.abs(test.propensity / other - 1)) > 0.1
 
 
@@ -66,8 +69,10 @@ def test_served_day_carries_its_policy_id_truth_and_state(served) -> None:
     events = pl.read_csv(served.path)
     impressions = events.filter(pl.col("event_type") == "impression")
     assert impressions["policy_id"].unique().to_list() == [POLICY_ID]
-    assert events.filter(pl.col("event_type") != "impression")["policy_id"].null_count() == \
-        events.height - impressions.height
+    assert (
+        events.filter(pl.col("event_type") != "impression")["policy_id"].null_count()
+        == events.height - impressions.height
+    )
     decisions = pl.read_parquet(served.layout.truth / "decisions.parquet")
     new = decisions.join(impressions.select("request_id", "position").unique(), on=["request_id", "position"])
     assert new.height == impressions.height  # one truth row per served decision
