@@ -11,7 +11,7 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo demo-loop test lint bench clean
 
 # torch is pinned to the CPU build (a looser spec pulls a multi-GB CUDA build): these machines carry
 # its wheel in /opt/wheels; elsewhere the plain pin is resolved from the index.
@@ -32,6 +32,11 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) -m pipelines.nightly --config data/configs/demo.json
 
+# The closed loop on the simulator, three nights (docs/deployment.md); a fresh data/loop each time.
+demo-loop: setup
+	rm -rf data/loop
+	$(VENV)/bin/recrl demo --nights 3 --config data/configs/loop.json
+
 test: setup
 	$(PY) -m pytest -q
 
@@ -42,4 +47,4 @@ bench: setup
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf data/lake data/states data/models data/raw data/reports data/warehouse.duckdb data/prefect data/runs
+	rm -rf data/lake data/states data/models data/raw data/reports data/warehouse.duckdb data/prefect data/runs data/loop

@@ -29,6 +29,7 @@ STAGE_CLI_MODULES: tuple[str, ...] = (
     "recrl.evaluate.cli",
     "recrl.ope.cli",
     "recrl.cli",
+    "recrl.loop.cli",
     "recrl.store.cli",
 )
 """Modules exposing ``register(subparsers)``; each adds its sub-command(s) with ``func`` set."""

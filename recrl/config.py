@@ -464,6 +464,22 @@ class EvalConfig:
     and checked on the valid days), or 'auto' (logged where every valid and test decision has one)."""
 
 
+@_config_model("gate")
+class GateConfig:
+    """The safe deployment gate (``recrl.evaluate.gate``): a candidate replaces the incumbent only if its
+    one-sided lower confidence bound beats the incumbent's estimate by ``margin``."""
+
+    estimator: EstimatorName = "dr"
+    """Estimator of the candidate's value (stored as in ``ope_estimates``: 'dr' clipped at
+    ``eval.clip_lambda`` is read as 'dr-clip100')."""
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5), NotBool] = 0.05
+    """1 - level of the one-sided lower bound value - z_{1-alpha} std_err, in (0, 0.5)."""
+    margin: NonNegative = 0.0
+    """How much the candidate's lower bound must exceed the incumbent's estimate (reward per decision)."""
+    candidate: Annotated[str, Field(min_length=1)] = "actor-critic"
+    """The run's policy put to the gate (a name of the ``policies`` table: actor-critic, sasrec, item-knn, ...)."""
+
+
 def _existing_source(source: str) -> str:
     """``source`` unless it names input logs that are not there (an existing file or folder, or a glob
     matching at least one file); 'simulator' and 'lake' are always accepted."""
@@ -516,6 +532,8 @@ class PipelineConfig:
     """The baseline policies."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Off-policy evaluation."""
+    gate: GateConfig = field(default_factory=GateConfig)
+    """The deployment gate of the closed loop (``recrl demo``)."""
 
     @field_validator("states")
     @classmethod

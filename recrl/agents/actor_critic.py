@@ -86,7 +86,8 @@ def uses_logged_propensity(config: AgentConfig, propensity: np.ndarray) -> bool:
 
 def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfig,
           valid: TransitionArrays | None = None, directory: Path | None = None,
-          resume: bool = False) -> tuple[ActorCritic, list[dict]]:
+          resume: bool = False, initial_weights: dict[str, torch.Tensor] | None = None
+          ) -> tuple[ActorCritic, list[dict]]:
     """Fit the actor-critic on training transitions; returns the model (eval mode) and the epoch log.
 
     Each epoch logs the mean critic / actor / behaviour losses, the mean capped weight u (before
@@ -94,7 +95,8 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
     default cap of 1 x the batch median, by construction) and the Kish effective sample size of the
     self-normalised weights as a share of the batch; with ``valid``, the validation NDCG@10 that picks
     the weights kept and stops training early (``recrl.agents.training``). Training loss never judges a
-    policy.
+    policy. ``initial_weights`` (a checkpoint's tensors, every shape checked) warm-starts the model and
+    its target network, e.g. from last night's weights in the closed loop.
     """
     if len(transitions) == 0:
         raise ValueError("no training transitions")
@@ -118,6 +120,8 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
     propensity = tensor(np.nan_to_num(transitions.propensity, nan=1.0), torch.float32)
 
     model = ActorCritic(shape, config).to(device)
+    if initial_weights is not None:
+        load_checked(model, initial_weights)
     target = copy.deepcopy(model).requires_grad_(False).eval()  # no dropout in TD targets
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     n_steps = math.ceil(len(transitions) / config.batch_size)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from recrl.agents.actor_critic import save_checkpoint, train
+from safetensors.torch import load_file
+
+from recrl.agents.actor_critic import CHECKPOINT_FILE, save_checkpoint, train
 from recrl.agents.networks import NetworkShape
 from recrl.agents.sequential import save_sequential, train_sequential
 from recrl.config import AgentConfig, SequentialConfig, StatesConfig
@@ -37,12 +39,15 @@ def _splits(layout: DataLayout, states: StatesConfig) -> tuple[NetworkShape, Tra
 
 
 def fit_actor_critic(layout: DataLayout, states: StatesConfig, agent: AgentConfig, run_id: str,
-                     resume: bool = False) -> Path:
+                     resume: bool = False, warm_start: Path | None = None) -> Path:
     """Train on the train split, stop early on the valid split (test is never seen); return the folder.
-    ``resume`` continues the training state saved there by an earlier, shorter fit."""
+    ``resume`` continues the training state saved there by an earlier, shorter fit; ``warm_start`` (an
+    earlier run's model folder) starts from its actor-critic weights instead of a fresh initialisation."""
     shape, train_split, valid_split = _splits(layout, states)
     directory = layout.models / run_id
-    model, epoch_log = train(train_split, shape, agent, valid_split, directory / ACTOR_CRITIC_STATE_DIR, resume)
+    initial = load_file(str(Path(warm_start) / CHECKPOINT_FILE)) if warm_start is not None else None
+    model, epoch_log = train(train_split, shape, agent, valid_split, directory / ACTOR_CRITIC_STATE_DIR, resume,
+                             initial_weights=initial)
     save_checkpoint(model, agent, directory)
     (directory / TRAINING_LOG_FILE).write_text(json.dumps(epoch_log, indent=2))
     return directory

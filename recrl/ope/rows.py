@@ -17,10 +17,15 @@ from recrl.ope.estimators import get_estimator
 
 def stored_name(estimate: Estimate) -> str:
     """``estimate.estimator``, with ``-clip<lambda>`` where an optional clip was applied."""
-    clipped = estimate.lambda_ is not None and math.isfinite(estimate.lambda_)
-    if get_estimator(estimate.estimator).lambda_rule == "optional" and clipped:
-        return f"{estimate.estimator}-clip{estimate.lambda_:g}"
-    return estimate.estimator
+    return stored_estimator_name(estimate.estimator, estimate.lambda_)
+
+
+def stored_estimator_name(estimator: str, lambda_: float | None) -> str:
+    """The ``ope_estimates.estimator`` of ``estimator`` computed with ``lambda_`` (e.g. 'dr', 100 -> 'dr-clip100')."""
+    clipped = lambda_ is not None and math.isfinite(lambda_)
+    if get_estimator(estimator).lambda_rule == "optional" and clipped:
+        return f"{estimator}-clip{lambda_:g}"
+    return estimator
 
 
 def estimate_rows(estimates: Sequence[Estimate], *, policy: str, split: str, true_value: float | None = None,

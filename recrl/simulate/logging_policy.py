@@ -100,3 +100,11 @@ class LoggingPolicy:
 
     def __call__(self, history_item_ids: list[list[str]], history_types: list[list[int]]) -> np.ndarray:
         return self.probs(last_clicked_category(self.world, history_item_ids, history_types))
+
+    def serve(self, users: np.ndarray, last_category: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``SlateServer.serve`` (``recrl.simulate.logs``): it reads only the last clicked category."""
+        return self.probs(last_category), self.position_marginals(last_category)
+
+    def observe(self, users: np.ndarray, slates: np.ndarray, clicks: np.ndarray, purchases: np.ndarray,
+                click_ts: np.ndarray, purchase_ts: np.ndarray) -> None:
+        """``SlateServer.observe``: nothing to keep (the simulator tracks the last clicked category)."""

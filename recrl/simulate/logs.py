@@ -13,14 +13,22 @@ running them one by one. Per request the logging policy draws a slate, users res
 * ``truth_dir/decisions.parquet``: per (request, position) the exact expected reward of the logging
   policy at that slot, sum_a beta(a | x, k) R(x, a, k), and the oracle's R(x, a*_k, k);
 * ``truth_dir/requests.parquet``: per request the hidden short-term interest h (``h_0..h_{d-1}``),
-  from which ``Simulator.expected_rewards`` recomputes R for any policy.
+  from which ``Simulator.expected_rewards`` recomputes R for any policy;
+* ``truth_dir/sim_state.*``: the hidden state at the end of the last day (interests, last clicked
+  categories, id counters, the random generator), from which ``recrl.simulate.serve.serve_day``
+  simulates the next day with any served policy.
+
+A day's slates come from a ``SlateServer``: the logging policy here, any recrl ``Policy`` in
+``recrl.simulate.serve``; the logged propensity and ``policy_id`` are the server's own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -73,6 +81,22 @@ class _Records:
             self.events[name].append(np.broadcast_to(values, mask.shape)[mask])
 
 
+class SlateServer(Protocol):
+    """What serves a day's slates: its item probabilities, their exact Plackett-Luce position marginals,
+    and (for history-based policies) the feedback of each step, in the order it happened."""
+
+    policy_id: str
+
+    def serve(self, users: np.ndarray, last_category: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """((B, n_items) probabilities, (B, n_items, K) position marginals) for users (B,)."""
+        ...
+
+    def observe(self, users: np.ndarray, slates: np.ndarray, clicks: np.ndarray, purchases: np.ndarray,
+                click_ts: np.ndarray, purchase_ts: np.ndarray) -> None:
+        """The feedback of one step: (B, K) slates, click / purchase masks and their timestamps."""
+        ...
+
+
 def _day_start_us(start_date: str) -> int:
     day = dt.date.fromisoformat(start_date)  # SimConfig.start_date is checked to be an ISO date
     epoch = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
@@ -81,7 +105,7 @@ def _day_start_us(start_date: str) -> int:
 
 def _simulate_day(
     world: World,
-    policy: LoggingPolicy,
+    policy: SlateServer,
     rng: np.random.Generator,
     day_start_us: int,
     state: dict[str, np.ndarray],
@@ -111,8 +135,8 @@ def _simulate_day(
         context = state["last_category"][u]
         interest = state["interest"][u]  # (B, d) h at request time, before the slate's clicks
 
-        slates = sample_slates(rng, policy.probs(context), cfg.slate_size)  # (B, K)
-        marginals = policy.position_marginals(context)  # (B, n_items, K)
+        probs, marginals = policy.serve(u, context)  # (B, n_items), (B, n_items, K)
+        slates = sample_slates(rng, probs, cfg.slate_size)  # (B, K)
         propensity = marginals[rows, slates, positions]  # (B, K)
         q = dynamics.slot_value(world, u, interest, reward_click, reward_purchase)  # (B, n_items)
         logging_value = bias[None, :] * np.einsum("bak,ba->bk", marginals, q)  # (B, K)
@@ -158,6 +182,7 @@ def _simulate_day(
         ):
             records.decisions[name].append(np.broadcast_to(values, slates.shape).ravel())
 
+        policy.observe(u, slates, clicks, purchases, click_ts, purchase_ts)
         state["interest"][u] = dynamics.update_interest(world, interest, slates, clicks)
         for k in range(cfg.slate_size):  # the newest click (highest clicked position) sets the category
             clicked = clicks[:, k]
@@ -180,7 +205,7 @@ def _id_expr(column: str, prefix: str, width: int) -> pl.Expr:
     return pl.concat_str([pl.lit(prefix), pl.col(column).cast(pl.String).str.zfill(width)])
 
 
-def _events_frame(world: World, records: _Records) -> pl.DataFrame:
+def _events_frame(world: World, records: _Records, policy_id: str = LOGGING_POLICY_ID) -> pl.DataFrame:
     """Canonical events of one day in ``CANONICAL_COLUMNS`` order, by time (ties: request, type, position)."""
     cols = {name: np.concatenate(chunks) for name, chunks in records.events.items()}
     order = np.lexsort((cols["position"], cols["type"], cols["request"], cols["ts"]))
@@ -209,7 +234,7 @@ def _events_frame(world: World, records: _Records) -> pl.DataFrame:
         "position",
         _id_expr("request", "r", REQUEST_ID_WIDTH).alias("request_id"),
         "propensity",
-        pl.when("is_impression").then(pl.lit(LOGGING_POLICY_ID)).alias("policy_id"),
+        pl.when("is_impression").then(pl.lit(policy_id)).alias("policy_id"),
     ).select(CANONICAL_COLUMNS)
 
 
@@ -254,6 +279,70 @@ def _checked_dir(path: Path, argument: str) -> Path:
     return path
 
 
+def day_path(raw_dir: Path, day_start_us: int) -> Path:
+    """``raw_dir/events-YYYY-MM-DD.csv`` of the day starting at ``day_start_us``."""
+    return raw_dir / f"events-{dt.datetime.fromtimestamp(day_start_us // SECOND_US, dt.UTC):%Y-%m-%d}.csv"
+
+
+SIM_STATE_TENSORS = "sim_state.safetensors"
+SIM_STATE_META = "sim_state.json"
+
+
+@dataclass
+class SimState:
+    """The simulator's hidden state between days: what ``serve_day`` continues from."""
+
+    interest: np.ndarray
+    """(n_users, d) short-term interest h of every user."""
+    last_category: np.ndarray
+    """(n_users,) category of each user's last clicked item, -1 = none."""
+    counters: dict[str, int]
+    """Next session and request numbers (ids stay unique across days)."""
+    rng: np.random.Generator
+    next_day: int
+    """Index (from ``start_date``) of the next day to simulate."""
+
+    def save(self, truth_dir: Path) -> None:
+        """Arrays as safetensors, counters and the generator's state as JSON (never pickle)."""
+        from safetensors.numpy import save_file
+
+        tensors = {"interest": np.ascontiguousarray(self.interest),
+                   "last_category": np.ascontiguousarray(self.last_category)}
+        write_atomic(truth_dir / SIM_STATE_TENSORS, lambda path: save_file(tensors, str(path)))
+        meta = {"counters": self.counters, "next_day": self.next_day, "rng": self.rng.bit_generator.state}
+        write_atomic(truth_dir / SIM_STATE_META, lambda path: path.write_text(json.dumps(meta, indent=2)))
+
+    @classmethod
+    def load(cls, truth_dir: Path) -> SimState:
+        from safetensors.numpy import load_file
+
+        for name in (SIM_STATE_TENSORS, SIM_STATE_META):
+            if not (Path(truth_dir) / name).is_file():
+                raise FileNotFoundError(f"no simulator state to continue from (write_logs writes it): "
+                                        f"{Path(truth_dir) / name}")
+        tensors = load_file(str(Path(truth_dir) / SIM_STATE_TENSORS))
+        meta = json.loads((Path(truth_dir) / SIM_STATE_META).read_text())
+        rng = np.random.default_rng()
+        rng.bit_generator.state = meta["rng"]
+        return cls(tensors["interest"], tensors["last_category"], meta["counters"], rng, meta["next_day"])
+
+
+def write_day(world: World, policy: SlateServer, state: SimState, raw_dir: Path, reward_click: float,
+              reward_purchase: float) -> tuple[Path, pl.DataFrame, pl.DataFrame] | None:
+    """Simulate day ``state.next_day`` served by ``policy`` and write its event file; returns (path,
+    truth decisions, truth requests), or None for a day without a request. ``state`` moves on a day."""
+    day_start = _day_start_us(world.config.start_date) + state.next_day * DAY_US
+    arrays = {"interest": state.interest, "last_category": state.last_category}
+    records = _simulate_day(world, policy, state.rng, day_start, arrays, state.counters, reward_click,
+                            reward_purchase)
+    state.next_day += 1
+    if not records.requests["request"]:
+        return None
+    path = day_path(raw_dir, day_start)
+    write_atomic(path, _events_frame(world, records, policy.policy_id).write_csv)
+    return (path, *_truth_frames(world, records))
+
+
 def write_logs(
     config: SimConfig,
     raw_dir: Path,
@@ -277,32 +366,28 @@ def write_logs(
     if reward_click < 0 or reward_purchase < 0:
         raise ValueError(f"reward weights must be >= 0, got click={reward_click}, purchase={reward_purchase}")
     world = build_world(config)
-    start_us = _day_start_us(config.start_date)
     raw_dir = _checked_dir(raw_dir, "raw_dir")
     truth_dir = _checked_dir(truth_dir, "truth_dir")
     policy = LoggingPolicy(world)
     # Cold start: the newest items are on offer from the last day only (same policy, smaller support).
     old_items = np.arange(world.n_items) < world.n_items - config.cold_start_items
     early_policy = LoggingPolicy(world, old_items) if config.cold_start_items else policy
-    rng = np.random.default_rng([config.seed, 1])
-    state = {
-        "interest": np.zeros((world.n_users, config.latent_dim)),  # (n_users, d) h
-        "last_category": np.full(world.n_users, NO_CATEGORY, dtype=np.int64),
-    }
-    counters = {"session": 0, "request": 0}
+    state = SimState(
+        interest=np.zeros((world.n_users, config.latent_dim)),  # (n_users, d) h
+        last_category=np.full(world.n_users, NO_CATEGORY, dtype=np.int64),
+        counters={"session": 0, "request": 0},
+        rng=np.random.default_rng([config.seed, 1]),
+        next_day=0,
+    )
     written: list[Path] = []
     decision_parts, request_parts = [], []
     for day in range(config.n_days):
-        day_start = start_us + day * DAY_US
         today = policy if day == config.n_days - 1 else early_policy
-        records = _simulate_day(world, today, rng, day_start, state, counters, reward_click, reward_purchase)
-        if not records.requests["request"]:
+        day_written = write_day(world, today, state, raw_dir, reward_click, reward_purchase)
+        if day_written is None:
             continue
-        events = _events_frame(world, records)
-        path = raw_dir / f"events-{dt.datetime.fromtimestamp(day_start // SECOND_US, dt.UTC):%Y-%m-%d}.csv"
-        write_atomic(path, events.write_csv)
+        path, decisions, requests = day_written
         written.append(path)
-        decisions, requests = _truth_frames(world, records)
         decision_parts.append(decisions)
         request_parts.append(requests)
 
@@ -312,4 +397,5 @@ def write_logs(
     if decision_parts:
         write_atomic(truth_dir / "decisions.parquet", pl.concat(decision_parts).write_parquet)
         write_atomic(truth_dir / "requests.parquet", pl.concat(request_parts).write_parquet)
+    state.save(truth_dir)
     return written

@@ -138,7 +138,7 @@ def test_same_seed_writes_identical_files_and_other_seed_differs(tmp_path: Path)
     for root, cfg in zip(runs, (config, config, dataclasses.replace(config, seed=6)), strict=True):
         write_logs(cfg, root / "raw", root / "truth")
     names = sorted(p.relative_to(runs[0]) for p in runs[0].rglob("*") if p.is_file())
-    assert len(names) == 5
+    assert len(names) == 7  # 2 event files, items, 2 truth tables, the simulator state (2)
     for name in names:
         assert (runs[0] / name).read_bytes() == (runs[1] / name).read_bytes(), name
     assert (runs[0] / "raw/events-2026-11-01.csv").read_bytes() != (

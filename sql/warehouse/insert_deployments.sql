@@ -1,0 +1,3 @@
+-- Builds: rows of deployments.
+-- From: the Arrow table registered as 'incoming' (columns matched by name).
+INSERT INTO deployments BY NAME SELECT * FROM incoming;
