@@ -14,7 +14,8 @@ import polars as pl
 
 from recrl.sql import run_sql, stream_sql
 
-TABLES: tuple[str, ...] = ("runs", "policies", "ope_estimates", "ranking_metrics", "behaviour_model")
+TABLES: tuple[str, ...] = ("runs", "policies", "ope_estimates", "ranking_metrics", "behaviour_model",
+                          "agent_weights")
 """Result tables, in the order they are created."""
 MIGRATIONS: tuple[str, ...] = ("ope_estimates", "ranking_metrics")
 """Tables whose ``migrate_<table>.sql`` brings a file written by an older recrl up to date (idempotent)."""
