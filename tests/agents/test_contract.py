@@ -31,6 +31,7 @@ from recrl.config import AgentConfig, BaselineConfig, CoordinatorConfig, Sequent
 from recrl.policies import N_RESERVED, slate_size_of
 from recrl.states import load_transitions, to_arrays
 from recrl.states.export import TransitionArrays
+from recrl.states.vocab import load_vocab
 
 SMALL = {"hidden_size": 32, "intermediate_size": 64, "epochs": 1, "batch_size": 256}
 TRAIN_ROWS = 3000
@@ -52,8 +53,6 @@ def world(tiny_pipeline) -> World:
     train_table = load_transitions(layout, "train")
     train_split = to_arrays(train_table, config.states.history_len)
     valid = to_arrays(load_transitions(layout, "valid", kind="bandit"), config.states.history_len)
-    from recrl.states.vocab import load_vocab
-
     n_items = load_vocab(layout).size
     shape = NetworkShape(n_items=n_items, history_len=config.states.history_len,
                          slate_size=slate_size_of(train_split.position))
