@@ -488,8 +488,10 @@ class CoordinatorConfig:
     max_members: Annotated[int, Field(ge=2), NotBool] = 3
     """Agents in a static fusion's weight grid: the ones with the best valid lower bound alone (>= 2)."""
     weight_grid: Annotated[tuple[NonNegative, ...], Field(min_length=2), pydantic.AfterValidator(_distinct)] = (
-        0.0, 0.5, 1.0)
-    """Unnormalised weight values each member takes in the static grid (every combination, normalised to sum 1)."""
+        0.0, 1.0)
+    """Unnormalised weight values each member takes in the static grid (every combination, normalised to sum 1;
+    the default: every equal-weight subset of the members). Each candidate costs exact slate marginals on
+    every valid decision, per temperature tried."""
     lcb_alpha: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.05
     """One-sided level of the valid DR lower bound value - z_{1 - alpha} std_err."""
     support_penalty: NonNegative = 0.05

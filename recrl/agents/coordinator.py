@@ -24,9 +24,9 @@ over-fitted member), and never on the test days. To choose among fusions on the 
 gate's valid score is cross-fitted: valid users are split into ``gate_folds`` folds and each fold is
 scored by a gate fitted on the other folds; the gate served on test is fitted on all of valid.
 
-Choice rule (static weights and the fusion, all on valid; CASP-style selection among policies by DR with
-a penalty for weakly supported items). For a candidate c served at temperature T_c (the temperature
-choice of ``choose_temperature``) with position marginals pi_c(a | s_i, k_i) on the valid decisions:
+Choice rule (static weights, the team's temperature and the fusion, all on valid; CASP-style selection
+among policies by DR with a penalty for weakly supported items). For a candidate c served at
+temperature T_c with position marginals pi_c(a | s_i, k_i) on the valid decisions:
 
     LCB_c   = DR_c - z_{1 - alpha} se(DR_c)                              (``lcb_alpha``; DR clipped at eval.clip_lambda)
     weak_c  = mean_i sum_{a : n_valid(a) < min_support} pi_c(a | s_i, k_i)  (served mass on items shown fewer than
@@ -36,7 +36,10 @@ choice of ``choose_temperature``) with position marginals pi_c(a | s_i, k_i) on 
 DR of a policy that puts its mass on rarely shown items rests on the reward model alone there; the
 penalty prices that extrapolation. Static weights: every combination of ``weight_grid`` values over the
 ``max_members`` agents with the best score alone, normalised to sum 1 (one-hot weights are the single
-agents, so the team can fall back on the best one). The served team is the candidate with the best score.
+agents, so the team can fall back on the best one). T_c is 1 for the average (a weighted geometric mean
+of distributions already served at their members' valid temperatures) and the best-scoring of the
+given temperatures for Borda and the gate, whose scores have no scale of their own. The served team is
+the candidate with the best score.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from scipy.stats import norm
 
 from recrl.agents.protocol import Agent, load_agent, register_loader, write_agent_file
 from recrl.config import CoordinatorConfig, EvalConfig
-from recrl.evaluate.offpolicy import choose_temperature, decision_probs, score_states
+from recrl.evaluate.offpolicy import decision_probs, score_states
 from recrl.ope import estimate
 from recrl.policies import N_RESERVED, StateBatch, softmax_probs
 from recrl.states.export import TransitionArrays
@@ -265,9 +268,11 @@ def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: Coordina
     member_log_probs = np.stack([log_served(agent, states) for agent in agents])  # (M, B, V)
 
     def scored(fusion: str, weights: np.ndarray, scores: np.ndarray, gate=None) -> Candidate:
-        temperature, _ = choose_temperature(scores, decisions, temperatures, slate_size)
-        return Candidate(fusion, weights, temperature,
-                         *score_candidate(scores, temperature, valid, coordinator, eval_config, slate_size), gate=gate)
+        # The geometric mean of served distributions is served as it is; rank points have no scale of their own.
+        tried = (1.0,) if fusion == "average" else temperatures
+        return max((Candidate(fusion, weights, t, *score_candidate(scores, t, valid, coordinator, eval_config,
+                                                                   slate_size), gate=gate) for t in tried),
+                   key=lambda c: c.score)
 
     singles = []
     for j, agent in enumerate(agents):
