@@ -81,7 +81,7 @@ BAD: list[tuple[dict, str, str, bool]] = [
     ({"coordinator": {"fusions": ["average", "vote"]}}, "coordinator.fusions[1]", "got 'vote'", True),
     ({"coordinator": {"fusions": []}}, "coordinator.fusions", "at least 1 value", True),
     ({"coordinator": {"weight_grid": [0.0, 0.0]}}, "coordinator.weight_grid", "must not repeat a value", False),
-    ({"coordinator": {"weight_grid": [0.0, -1.0]}}, "coordinator.weight_grid[1]", "at least 0", True),
+    ({"coordinator": {"weight_grid": [0.0, 0.5, -1.0]}}, "coordinator.weight_grid[2]", "at least 0", True),
     ({"coordinator": {"max_members": 1}}, "coordinator.max_members", "at least 2, got 1", True),
     ({"coordinator": {"lcb_alpha": 0.0}}, "coordinator.lcb_alpha", "greater than 0", True),
     ({"coordinator": {"support_penalty": -0.1}}, "coordinator.support_penalty", "at least 0", True),
