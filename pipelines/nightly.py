@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from recrl.agents.fit import fit_actor_critic, fit_sequential
+from recrl.agents.specialists import fit_specialists
 from recrl.config import ConfigError, PipelineConfig
 from recrl.evaluate.report import comparison_text, write_report
 from recrl.evaluate.stage import evaluate_run
@@ -73,6 +74,14 @@ def train_sequential_baseline(config: PipelineConfig, run_id: str) -> str:
     """The supervised SASRec-style baseline on the same encoder; returns the checkpoint folder."""
     layout = DataLayout(Path(config.data_root))
     return str(fit_sequential(layout, config.states, config.sequential, run_id))
+
+
+@task(name="train-specialists")
+def train_specialists(config: PipelineConfig, run_id: str) -> list[str]:
+    """Click and purchase specialists (actor-critics on one objective's reward); returns their folders."""
+    layout = DataLayout(Path(config.data_root))
+    folders = fit_specialists(layout, config.states, config.agent, config.coordinator, run_id)
+    return [str(folder) for folder in folders.values()]
 
 
 @task(name="evaluate")
@@ -140,6 +149,8 @@ def nightly(config: PipelineConfig = DEFAULT_CONFIG, run_id: str | None = None) 
     logger.info("states: %s", counts)
     checkpoint = train_actor_critic(config, run_id)
     train_sequential_baseline(config, run_id)
+    if config.coordinator.enabled and config.coordinator.specialists:
+        train_specialists(config, run_id)
     evaluate(config, run_id, checkpoint, counts, started_at)
     publish_report(config, run_id)
     return run_id

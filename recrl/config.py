@@ -480,6 +480,51 @@ class GateConfig:
     """The run's policy put to the gate (a name of the ``policies`` table: actor-critic, sasrec, item-knn, ...)."""
 
 
+FusionName = Literal["average", "borda", "gate"]
+"""Fusions of the coordinator (``recrl.agents.coordinator.FUSIONS``, kept equal by a test)."""
+
+
+@_config_model("coordinator")
+class CoordinatorConfig:
+    """The team of agents and its coordinator (``recrl.agents.coordinator``): specialists, an exploration
+    agent, and the fusion of every agent into one slate policy chosen on the valid days."""
+
+    enabled: bool = True
+    """Build, choose and evaluate the team (and train the specialists) in the flow."""
+    specialists: bool = True
+    """Train a click specialist and a purchase specialist (actor-critics on click-only / purchase-only rewards)."""
+    specialist_epochs: Count = 2
+    """Epochs of each specialist (early stopping on valid as the actor-critic's; fewer epochs keep the
+    extra training time modest)."""
+    exploration_temperature: Positive = 5.0
+    """Fixed serving temperature of the exploration agent (smoothed log-popularity scores): not chosen on valid."""
+    fusions: Annotated[tuple[FusionName, ...], Field(min_length=1), pydantic.AfterValidator(_distinct)] = (
+        "average", "borda", "gate")
+    """Fusions tried on the valid days; the one with the best penalised lower bound is served."""
+    max_members: Annotated[int, Field(ge=2), NotBool] = 3
+    """Agents in a static fusion's weight grid: the ones with the best valid lower bound alone (>= 2)."""
+    weight_grid: Annotated[tuple[NonNegative, ...], Field(min_length=2), pydantic.AfterValidator(_distinct)] = (
+        0.0, 1.0)
+    """Unnormalised weight values each member takes in the static grid (every combination, normalised to sum 1;
+    the default: every equal-weight subset of the members). Each candidate costs exact slate marginals on
+    every valid decision, per temperature tried."""
+    lcb_alpha: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.05
+    """One-sided level of the valid DR lower bound value - z_{1 - alpha} std_err."""
+    support_penalty: NonNegative = 0.05
+    """kappa of the choice rule: reward per impression subtracted per unit of served mass on weakly
+    supported items (CASP-style)."""
+    min_support: Count = 5
+    """An item is weakly supported when the valid days showed it fewer than this many times."""
+    gate_epochs: Count = 200
+    """Full-batch Adam steps of the learned gate."""
+    gate_lr: Positive = 0.05
+    """Learning rate of the gate."""
+    gate_folds: Annotated[int, Field(ge=2), NotBool] = 2
+    """Folds of valid for the gate's cross-fitted choice score (each fold scored by a gate fitted on the others)."""
+    seed: Seed = 0
+    """Seed of the gate's folds and initialisation."""
+
+
 def _existing_source(source: str) -> str:
     """``source`` unless it names input logs that are not there (an existing file or folder, or a glob
     matching at least one file); 'simulator' and 'lake' are always accepted."""
@@ -534,6 +579,8 @@ class PipelineConfig:
     """Off-policy evaluation."""
     gate: GateConfig = field(default_factory=GateConfig)
     """The deployment gate of the closed loop (``recrl demo``)."""
+    coordinator: CoordinatorConfig = field(default_factory=CoordinatorConfig)
+    """The team of agents and the coordinator that fuses them."""
 
     @field_validator("states")
     @classmethod

@@ -83,6 +83,13 @@ BAD: list[tuple[dict, str, str, bool]] = [
     ({"ingest": {"naive_timestamps": "local"}}, "ingest.naive_timestamps", "'reject' or 'utc'", True),
     ({"ingest": {"positions": "two-based"}}, "ingest.positions", "'zero-based' or 'one-based'", True),
     ({"ingest": {"salt_env_var": "MY SALT"}}, "ingest.salt_env_var", "environment variable name", False),
+    ({"coordinator": {"fusions": ["average", "vote"]}}, "coordinator.fusions[1]", "got 'vote'", True),
+    ({"coordinator": {"fusions": []}}, "coordinator.fusions", "at least 1 value", True),
+    ({"coordinator": {"weight_grid": [0.0, 0.0]}}, "coordinator.weight_grid", "must not repeat a value", False),
+    ({"coordinator": {"weight_grid": [0.0, 0.5, -1.0]}}, "coordinator.weight_grid[2]", "at least 0", True),
+    ({"coordinator": {"max_members": 1}}, "coordinator.max_members", "at least 2, got 1", True),
+    ({"coordinator": {"lcb_alpha": 0.0}}, "coordinator.lcb_alpha", "greater than 0", True),
+    ({"coordinator": {"support_penalty": -0.1}}, "coordinator.support_penalty", "at least 0", True),
 ]
 IDS = [f"{path}-{i}" for i, (_, path, _, _) in enumerate(BAD)]
 

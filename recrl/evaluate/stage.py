@@ -2,8 +2,10 @@
 
 Reads ``{data}/states`` (vocabulary, transitions), the actor-critic checkpoint and, for simulated logs,
 ``{data}/truth``. Policies: the actor-critic, the popularity and CF baselines (fitted on the train
-split), the logging policy as logged, and (simulator) the oracle. Each learned policy's temperature is
-chosen on the valid split; only test-split numbers are reported.
+split), the logging policy as logged, and (simulator) the oracle; with ``coordinator.enabled`` also the
+click / purchase specialists (when trained), the exploration agent and the team that fuses every agent
+(``recrl.agents.coordinator``: weights and fusion chosen on valid, rows of ``agent_weights``). Each
+learned policy's temperature is chosen on the valid split; only test-split numbers are reported.
 
 Decisions are the impressions (``kind = 'bandit'``) where the log has any on the test days, else the
 implicit steps (``kind = 'sequence'``: the next item interacted with, see docs/ope.md). Propensities
@@ -25,8 +27,11 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
+from recrl.agents.coordinator import Team, ValidDays, agent_weight_rows, choose_team
+from recrl.agents.protocol import ActorCriticAgent, BaselineAgent, ExplorationAgent, SequentialAgent
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
 from recrl.agents.sequential import SequentialPolicy, load_sequential
+from recrl.agents.specialists import load_specialists
 from recrl.baselines import (
     ItemKNNPolicy,
     PopularityPolicy,
@@ -79,11 +84,15 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     interactions = interactions_from_transitions(train_table, vocab.size)
     baseline_dir = layout.models / run_id / "baselines"
     baselines = fit_baselines(interactions, config.baselines, valid=valid, slate_size=slate_size)
-    model, _ = load_checkpoint(layout.models / run_id)
-    policies = [(ActorCriticPolicy(model), "agent")]
+    policies = [(ActorCriticAgent(*load_checkpoint(layout.models / run_id)), "agent")]
     if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
-        policies.append((SequentialPolicy(load_sequential(layout.models / run_id)[0]), "baseline"))
+        policies.append((SequentialAgent(*load_sequential(layout.models / run_id)), "baseline"))
     policies += [(b, "baseline") for b in baselines]
+    coordinator = config.coordinator
+    if coordinator.enabled:
+        policies += [(specialist, "agent") for specialist in load_specialists(layout, run_id)]
+        item_counts = np.bincount(train_kind.action, minlength=vocab.size)
+        policies.append((ExplorationAgent(item_counts, coordinator.exploration_temperature), "agent"))
 
     by_type = {type(b): b for b in baselines}
     features = RewardFeatures(by_type[PopularityPolicy], by_type[ItemKNNPolicy], by_type[PureSVDPolicy], slate_size)
@@ -95,17 +104,34 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         truth = simulator_truth(Simulator(config.sim), layout.truth, vocab, config.states.reward_click,
                                 config.states.reward_purchase, slate_size)
 
-    policy_rows, estimate_rows, ranking_rows = [], [], []
+    policy_rows, estimate_rows, ranking_rows, weight_rows = [], [], [], []
     # A bar per policy (stderr; off when it is not a terminal): each takes seconds to a minute.
     for policy, kind in tqdm(policies, desc="evaluate", unit="policy", disable=None):
+        temperatures = config.baselines.temperatures
+        if isinstance(policy, ExplorationAgent):  # explores at its fixed temperature
+            temperatures = (policy.temperature,)
         result = evaluate_policy(policy, kind, valid, test, q_logged, q_candidates, config.eval,
-                                 config.baselines.temperatures, slate_size, truth)
+                                 temperatures, slate_size, truth)
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
         policy_rows.append(result.policy | {"checkpoint": saved, "config_json": policy_config_json(policy, config)})
         estimate_rows += result.estimates
         ranking_rows += result.ranking
+
+    if coordinator.enabled:  # every agent's temperature is chosen: fuse them, choose on valid, judge on test
+        agents = [BaselineAgent(p) if p in baselines else p for p, _ in policies]
+        valid_q_logged, valid_q_candidates = fit_reward_model(features, valid, config.eval, train_kind)
+        valid_days = ValidDays.of(valid, valid_q_logged, valid_q_candidates, coordinator.min_support)
+        team, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
+                                    slate_size)
+        result = evaluate_policy(team, "team", valid, test, q_logged, q_candidates, config.eval,
+                                 (team.temperature,), slate_size, truth)  # temperature chosen with the fusion
+        saved = str(team.save(layout.models / run_id / "team"))
+        policy_rows.append(result.policy | {"checkpoint": saved, "config_json": policy_config_json(team, config)})
+        estimate_rows += result.estimates
+        ranking_rows += result.ranking
+        weight_rows = agent_weight_rows(agents, best, team.fusion)
 
     logging_truth, oracle_truth = logged_truth(layout, test, config) if truth else (None, None)
     ones = np.ones(len(test))  # on-policy: the logged rewards' own mean, whatever the propensities
@@ -128,7 +154,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         "ranking_metrics": pl.DataFrame([stamp | r for r in ranking_rows], infer_schema_length=None),
         "behaviour_model": pl.DataFrame([stamp | {"decision_kind": decisions} | r for r in behaviour_rows],
                                         infer_schema_length=None),
-    }
+    } | ({"agent_weights": pl.DataFrame([stamp | r for r in weight_rows], infer_schema_length=None)}
+         if weight_rows else {})
 
 
 def decision_kind(test_table: pa.Table) -> str:
@@ -192,10 +219,19 @@ def logged_truth(layout: DataLayout, test, config: PipelineConfig) -> tuple[floa
 def policy_config_json(policy, config: PipelineConfig) -> str:
     """The settings that made a policy, as JSON: its config section, or a baseline's tuned
     hyperparameters and search record, with the temperature chosen on valid."""
-    if isinstance(policy, ActorCriticPolicy):
+    if isinstance(policy, ActorCriticAgent):  # the actor-critic or a specialist: the settings it was trained with
+        fields = dataclasses.asdict(policy.config)
+    elif isinstance(policy, ActorCriticPolicy):
         fields = dataclasses.asdict(config.agent)
     elif isinstance(policy, SequentialPolicy):
         fields = dataclasses.asdict(config.sequential)
+    elif isinstance(policy, Team):
+        fields = dataclasses.asdict(config.coordinator) | {
+            "fusion": policy.fusion, "members": [m.name for m in policy.members],
+            "weights": None if policy.weights is None else policy.weights.tolist(),
+            "gate": None if policy.gate is None else policy.gate.tolist()}
+    elif isinstance(policy, ExplorationAgent):
+        fields = {"kind": policy.kind}
     else:
         fields = baseline_config(policy)
     return json.dumps(fields | {"temperature": policy.temperature}, sort_keys=True)

@@ -27,7 +27,8 @@ import polars as pl
 from recrl.sql import run_sql, stream_sql
 
 TABLES: tuple[str, ...] = (
-    "runs", "policies", "ope_estimates", "ranking_metrics", "behaviour_model", "deployments", "nightly_summary"
+    "runs", "policies", "ope_estimates", "ranking_metrics", "behaviour_model", "agent_weights", "deployments",
+    "nightly_summary",
 )
 """Result tables, in the order they are created."""
 MIGRATIONS: tuple[str, ...] = ("ope_estimates", "ranking_metrics")

@@ -21,12 +21,13 @@ def evaluated(tiny_pipeline):
 def test_every_policy_gets_every_estimator_and_a_true_value(evaluated) -> None:
     frames, config = evaluated
     policies = frames["policies"]
+    # No specialists were trained for this run: the team fuses the others and the exploration agent.
     assert set(policies["policy"]) == {"actor-critic", "popularity", "item-knn", "session-knn", "pure-svd",
-                                       "logging", "oracle"}
+                                       "exploration", "team", "logging", "oracle"}
     assert policies["true_value"].null_count() == 0
     estimates = frames["ope_estimates"]
     learned = estimates.filter(estimates["policy"] != "logging")
-    assert learned.group_by("policy").len()["len"].to_list() == [len(config.eval.estimators)] * 5
+    assert learned.group_by("policy").len()["len"].to_list() == [len(config.eval.estimators)] * 7
     assert (estimates["ci_low"] <= estimates["value"]).all() and (estimates["value"] <= estimates["ci_high"]).all()
     assert (learned["ess"] > 0).all() and (learned["ess"] <= learned["n"]).all()
     # The simulator logs its propensities: 'auto' uses them, and still checks the behaviour model.
@@ -43,10 +44,10 @@ def test_truth_orders_oracle_above_logging_and_estimates_track_truth(evaluated) 
     # The logging policy's on-policy estimate is the mean logged reward: its interval must hold its truth.
     logging = frames["ope_estimates"].filter(frames["ope_estimates"]["policy"] == "logging").row(0, named=True)
     assert logging["ci_low"] <= truth["logging"] <= logging["ci_high"]
-    # DR is unbiased: across the five learned policies its error stays within a few standard errors.
+    # DR is unbiased: across the seven learned policies its error stays within a few standard errors.
     # The flow clips DR's weights at clip_lambda, and the stored name says so.
     dr = frames["ope_estimates"].filter(frames["ope_estimates"]["estimator"] == f"dr-clip{config.eval.clip_lambda:g}")
-    assert dr.height == 5
+    assert dr.height == 7
     z = np.abs(dr["value"] - dr["true_value"]) / dr["std_err"]
     assert (z < 4).all(), dr.select("policy", "value", "true_value", "std_err")
 
@@ -77,3 +78,17 @@ def test_temperature_is_chosen_on_validation_only(tiny_pipeline) -> None:
     assert temperature == eligible.sort("snips", descending=True)["temperature"][0]
     probs = decision_probs(score_states(policy, valid.states), valid.position, temperature, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_team_weights_are_stored_per_fusion_and_agent(evaluated) -> None:
+    frames, config = evaluated
+    weights = frames["agent_weights"]
+    agents = set(frames["policies"].filter(~frames["policies"]["kind"].is_in(["team", "logging", "oracle"]))["policy"])
+    assert set(weights["fusion"]) == set(config.coordinator.fusions)
+    for fusion in config.coordinator.fusions:
+        rows = weights.filter(weights["fusion"] == fusion)
+        assert set(rows["agent"]) == agents and abs(rows["weight"].sum() - 1.0) < 1e-9
+    chosen = weights.filter(weights["chosen"])
+    assert chosen["fusion"].n_unique() == 1 and chosen["score"][0] == weights["score"].max()
+    team = frames["policies"].filter(frames["policies"]["policy"] == "team").row(0, named=True)
+    assert team["temperature"] == chosen["temperature"][0]

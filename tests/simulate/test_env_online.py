@@ -154,6 +154,8 @@ def test_cli_writes_raw_and_truth(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "root/truth").iterdir()) == [
         "decisions.parquet",
         "requests.parquet",
+        "sim_state.json",
+        "sim_state.safetensors",
     ]
     args = parser.parse_args(["simulate", "--out", str(tmp_path), "--users", "0"])
     with pytest.raises(ValueError, match="sim.n_users: must be at least 1, got '0'"):

@@ -1,0 +1,163 @@
+"""The coordinator: fusions, the learned gate, the valid-day choice rule, and the team in the evaluation stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import numpy as np
+import pytest
+
+from recrl.agents.coordinator import (
+    FUSIONS,
+    Team,
+    ValidDays,
+    choose_team,
+    fit_gate,
+    gate_weights,
+    log_served,
+    score_candidate,
+    weight_grid,
+)
+from recrl.agents.protocol import BaselineAgent, ExplorationAgent
+from recrl.baselines import fit_baselines, interactions_from_transitions
+from recrl.config import BaselineConfig, CoordinatorConfig, EvalConfig, FusionName
+from recrl.evaluate.offpolicy import decision_probs
+from recrl.policies import N_RESERVED, SERVING_EPSILON, StateBatch, slate_size_of, softmax_probs
+from recrl.states import load_transitions, to_arrays
+from recrl.states.export import TransitionArrays
+
+N_ITEMS = 12  # 10 servable items
+
+
+def fixed_agent(favoured: list[int], temperature: float = 0.5, name: str = "fixed") -> ExplorationAgent:
+    """An agent whose scores favour ``favoured`` items whatever the state (log(1 + 100) vs 0)."""
+    counts = np.zeros(N_ITEMS)
+    counts[favoured] = 100.0
+    return ExplorationAgent(counts, temperature, name)
+
+
+def decisions(n: int, seed: int, rewarded: typing.Callable[[np.ndarray, np.ndarray], np.ndarray]) -> TransitionArrays:
+    """A uniform logger at slot 0 over the servable items; ``rewarded(action, filled)`` says which earn 1.
+    Half the states have a full history, half one event."""
+    rng = np.random.default_rng(seed)
+    filled = rng.random(n) < 0.5
+    types = np.zeros((n, 10), dtype=np.int64)
+    types[:, -1] = 1
+    types[filled] = 1
+    history = np.where(types > 0, rng.integers(N_RESERVED, N_ITEMS, (n, 10)), 0)
+    users = np.array([f"u{i % 97}" for i in range(n)], dtype=object)
+    states = StateBatch(history, types, users)
+    action = rng.integers(N_RESERVED, N_ITEMS, n)
+    reward = rewarded(action, filled).astype(np.float64)
+    zeros = np.zeros(n, np.int8)
+    return TransitionArrays(
+        states=states, next_states=states, action=action, position=np.zeros(n, dtype=np.int64),
+        click=reward.astype(np.int8), cart=zeros, purchase=zeros, reward=reward,
+        propensity=np.full(n, 1.0 / (N_ITEMS - N_RESERVED)), done=np.ones(n, bool),
+        request_id=np.array([f"r{i}" for i in range(n)], dtype=object),
+        decision_id=np.array([f"d{i}" for i in range(n)], dtype=object),
+        ts=np.zeros(n, dtype="datetime64[us]"), kind=np.array(["bandit"] * n, dtype=object),
+    )
+
+
+def test_fusions_match_the_config_choices() -> None:
+    assert set(typing.get_args(FusionName)) == set(FUSIONS)
+
+
+def test_weight_grid_is_every_normalised_combination_once() -> None:
+    grid = weight_grid(3, (0.0, 0.5, 1.0))
+    # 26 non-zero combinations; (0.5, 0.5, 0) = (1, 1, 0) etc. collapse: 3 one-hot, 3 pairs, 6 (1, .5, 0),
+    # 3 (1, .5, .5), 3 (1, 1, .5), 1 equal.
+    assert len(grid) == 19
+    np.testing.assert_allclose([w.sum() for w in grid], 1.0)
+    assert {tuple(w) for w in grid} >= {(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)}
+
+
+def test_one_hot_average_serves_the_member_and_borda_of_opposite_rankings_is_flat() -> None:
+    states = decisions(8, 0, lambda a, f: a == 2).states
+    rising = ExplorationAgent(np.arange(N_ITEMS, dtype=float) ** 2, 0.3, "rising")
+    falling = ExplorationAgent(np.arange(N_ITEMS, dtype=float)[::-1] ** 2, 0.3, "falling")
+    team = Team([rising, falling], "average", weights=np.array([1.0, 0.0]), temperature=1.0)
+    member = softmax_probs(rising.item_scores(states), rising.temperature)
+    # Served again through softmax_probs, the exploration is mixed in twice: at most eps apart.
+    np.testing.assert_allclose(softmax_probs(team.item_scores(states), 1.0), member, atol=SERVING_EPSILON)
+    # Rank voting: two voters with reversed rankings and equal weight give every item the same points.
+    borda = Team([rising, falling], "borda", weights=np.array([0.5, 0.5]))
+    np.testing.assert_allclose(borda.item_scores(states)[:, N_RESERVED:], 0.0, atol=1e-12)
+    # ... and with more weight on one voter its top item leads.
+    leaning = Team([rising, falling], "borda", weights=np.array([0.7, 0.3])).item_scores(states)
+    assert (leaning[:, N_RESERVED:].argmax(axis=1) == N_ITEMS - 1 - N_RESERVED).all()
+
+
+def test_gate_learns_which_member_users_reward_in_which_state() -> None:
+    """Users with a long history reward items 2-4 (member 'long'), users with one event items 7-9."""
+    long_items, short_items = [2, 3, 4], [7, 8, 9]
+
+    def rewarded(action, filled):
+        return np.where(filled, np.isin(action, long_items), np.isin(action, short_items))
+
+    agents = [fixed_agent(long_items, name="long"), fixed_agent(short_items, name="short")]
+    logged = decisions(4000, 1, rewarded)
+    log_probs = np.stack([log_served(a, logged.states) for a in agents])
+    gate = fit_gate(log_probs, logged.states, logged, CoordinatorConfig())
+    held_out = decisions(400, 2, rewarded)
+    weights = gate_weights(gate, held_out.states)  # (B, 2)
+    filled = held_out.states.history_types[:, 0] > 0
+    assert weights[filled, 0].mean() > 0.8 and weights[~filled, 1].mean() > 0.8
+    # The gated team is worth more than either member on the held-out decisions (true expected reward).
+    team = Team(agents, "gate", gate=gate)
+
+    def value(agent) -> float:
+        probs = softmax_probs(agent.item_scores(held_out.states), agent.temperature)
+        good = np.where(filled[:, None], np.isin(np.arange(N_ITEMS), long_items), np.isin(np.arange(N_ITEMS), short_items))
+        return float((probs * good).sum(axis=1).mean())
+
+    assert value(team) > max(value(a) for a in agents) + 0.3
+
+
+def test_choice_score_subtracts_the_penalty_for_mass_on_weakly_supported_items() -> None:
+    logged = decisions(2000, 3, lambda a, f: a == 5)
+    q_logged = np.zeros(len(logged))
+    q_candidates = np.zeros((len(logged), N_ITEMS))
+    valid = ValidDays.of(logged, q_logged, q_candidates, min_support=1)
+    valid = dataclasses.replace(valid, weakly_supported=np.isin(np.arange(N_ITEMS), [8, 9]))
+    scores = fixed_agent([8, 9]).item_scores(logged.states)
+    probs = decision_probs(scores, logged.position, 0.5, 1)
+    no_penalty = score_candidate(scores, 0.5, valid, CoordinatorConfig(support_penalty=0.0), EvalConfig(), 1)
+    penalised = score_candidate(scores, 0.5, valid, CoordinatorConfig(support_penalty=0.2), EvalConfig(), 1)
+    weak = probs[:, [8, 9]].sum(axis=1).mean()
+    assert weak > 0.5 and penalised[2] == pytest.approx(weak)
+    assert penalised[3] == pytest.approx(no_penalty[3] - 0.2 * weak)
+    # With q_hat = 0, DR is IPS: the mean of pi(a_i) / p_i r_i.
+    assert no_penalty[0] == pytest.approx(np.mean(probs[np.arange(len(logged)), logged.action] * 10 * logged.reward))
+
+
+def test_choice_on_the_tiny_world_serves_the_best_scored_fusion(tiny_pipeline) -> None:
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    train_table = load_transitions(layout, "train")
+    valid = to_arrays(load_transitions(layout, "valid", kind="bandit"), config.states.history_len)
+    n_items = int(train_table.column("action").to_numpy().max()) + 1
+    fitted = fit_baselines(interactions_from_transitions(train_table, n_items), BaselineConfig(tuning_trials=1))
+    agents = [BaselineAgent(b) for b in fitted]
+    for agent in agents:
+        agent.temperature = 0.2
+    rng = np.random.default_rng(0)  # a q_hat with no signal: DR's correction carries the value
+    q_logged = np.full(len(valid), valid.reward.mean())
+    q_candidates = np.full((len(valid), n_items), valid.reward.mean()) + 1e-3 * rng.random((len(valid), n_items))
+    valid_days = ValidDays.of(valid, q_logged, q_candidates, min_support=5)
+    coordinator = CoordinatorConfig(gate_epochs=50)
+    team, best, singles = choose_team(agents, valid_days, coordinator, EvalConfig(), (0.2, 1.0),
+                                      slate_size_of(valid.position))
+    assert [c.fusion for c in best] == list(coordinator.fusions)
+    chosen = max(best, key=lambda c: c.score)
+    assert team.fusion == chosen.fusion and team.temperature == chosen.temperature
+    for candidate in best:
+        assert candidate.weights.sum() == pytest.approx(1.0)
+        assert candidate.valid_lcb < candidate.valid_dr
+        assert candidate.score == pytest.approx(candidate.valid_lcb - coordinator.support_penalty * candidate.weak_mass)
+    static = [c for c in best if c.fusion != "gate"]
+    # Static weights sit on the max_members agents with the best single scores only.
+    top = {s["agent"] for s in sorted(singles, key=lambda s: -s["score"])[:coordinator.max_members]}
+    for candidate in static:
+        assert {a.name for a, w in zip(agents, candidate.weights, strict=True) if w > 0} <= top
