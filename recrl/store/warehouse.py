@@ -16,8 +16,10 @@ from recrl.sql import run_sql, stream_sql
 
 TABLES: tuple[str, ...] = ("runs", "policies", "ope_estimates", "ranking_metrics", "behaviour_model")
 """Result tables, in the order they are created."""
-MIGRATIONS: tuple[str, ...] = ("ope_estimates", "ranking_metrics")
-"""Tables whose ``migrate_<table>.sql`` brings a file written by an older recrl up to date (idempotent)."""
+MIGRATIONS: tuple[str, ...] = ("ope_estimates", "ranking_metrics", "runs_failed_stage", "runs_error",
+                                "runs_stage_seconds", "runs_code_version", "runs_data_version")
+"""Each ``migrate_<name>.sql`` brings a file written by an older recrl up to date (idempotent; DuckDB
+takes one ALTER per statement, so one file per added column)."""
 
 
 def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
