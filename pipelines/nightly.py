@@ -291,15 +291,17 @@ def flow_run_name() -> str:
 def record_crashed_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
     """``on_crashed`` hook: the ``failed`` row of a run whose process died mid-stage (run by the worker
     or ``serve()`` after the process ended, or in-process on an interrupt). The stage is the task run
-    left ``Running``; finished stages' times come from their task runs."""
+    left ``Running``; finished stages' times come from their task runs. The run id is the flow run's
+    name as the flow set it (the hook's ``flow_run`` may predate the renaming)."""
     config = from_dict(PipelineConfig, flow_run.parameters.get("config", {}))
     with get_client(sync_client=True) as client:
+        run_id = client.read_flow_run(flow_run.id).name
         task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
     running = [t.name for t in task_runs if t.state is not None and t.state.type == StateType.RUNNING]
     finished = {t.name: t.total_run_time.total_seconds() for t in task_runs
                 if t.state is not None and t.state.type == StateType.COMPLETED}
     started_at = flow_run.start_time or flow_run.expected_start_time or datetime.now(UTC)
-    runs.record_failed(config, flow_run.name, started_at, finished, running[0] if running else "flow",
+    runs.record_failed(config, run_id, started_at, finished, running[0] if running else "flow",
                        runs.error_line(state.message or "crashed"))
 
 
