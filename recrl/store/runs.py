@@ -63,8 +63,10 @@ def data_version(layout: DataLayout) -> str | None:
     records = ingested_files(layout)
     if records.height == 0:
         return None
-    lines = sorted(f"{sha} {batch}" for sha, batch in zip(records["source_sha256"], records["ingest_batch_id"],
-                                                          strict=True))
+    lines = sorted(
+        f"{sha} {batch}"
+        for sha, batch in zip(records["source_sha256"], records["ingest_batch_id"], strict=True)
+    )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -74,10 +76,22 @@ def code_version() -> str:
     version = importlib.metadata.version("recrl")
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return version
     return f"{version}+g{commit}{'.dirty' if changes else ''}"
@@ -92,9 +106,16 @@ def error_line(error: BaseException | str) -> str:
     return lines[0] if lines else ""
 
 
-def run_row(config: PipelineConfig, run_id: str, status: str, started_at: datetime,
-            stage_seconds: Mapping[str, float], counts: Mapping[str, int] | None = None,
-            failed_stage: str | None = None, error: str | None = None) -> pl.DataFrame:
+def run_row(
+    config: PipelineConfig,
+    run_id: str,
+    status: str,
+    started_at: datetime,
+    stage_seconds: Mapping[str, float],
+    counts: Mapping[str, int] | None = None,
+    failed_stage: str | None = None,
+    error: str | None = None,
+) -> pl.DataFrame:
     """The ``runs`` row of one run as a one-row frame; ``finished_at`` is now."""
     if status not in ("succeeded", "failed"):
         raise ValueError(f"status must be 'succeeded' or 'failed', got {status!r}")
@@ -102,28 +123,69 @@ def run_row(config: PipelineConfig, run_id: str, status: str, started_at: dateti
         raise ValueError("a failed run names its failed stage, a succeeded one none")
     layout = DataLayout(Path(config.data_root))
     counts = counts or {}
-    return pl.DataFrame([{
-        "run_id": run_id, "started_at": started_at, "finished_at": datetime.now(UTC), "status": status,
-        "source": config.source, "data_root": str(layout.root), "config_json": config.to_json(),
-        "n_train": counts.get("train"), "n_valid": counts.get("valid"), "n_test": counts.get("test"),
-        "failed_stage": failed_stage, "error": error,
-        "stage_seconds": json.dumps({stage: round(seconds, 3) for stage, seconds in stage_seconds.items()}),
-        "code_version": code_version(), "data_version": data_version(layout),
-    }], schema_overrides={"started_at": pl.Datetime("us", "UTC"), "finished_at": pl.Datetime("us", "UTC"),
-                          "n_train": pl.Int64, "n_valid": pl.Int64, "n_test": pl.Int64,
-                          "failed_stage": pl.String, "error": pl.String, "data_version": pl.String})
+    return pl.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "started_at": started_at,
+                "finished_at": datetime.now(UTC),
+                "status": status,
+                "source": config.source,
+                "data_root": str(layout.root),
+                "config_json": config.to_json(),
+                "n_train": counts.get("train"),
+                "n_valid": counts.get("valid"),
+                "n_test": counts.get("test"),
+                "failed_stage": failed_stage,
+                "error": error,
+                "stage_seconds": json.dumps(
+                    {stage: round(seconds, 3) for stage, seconds in stage_seconds.items()}
+                ),
+                "code_version": code_version(),
+                "data_version": data_version(layout),
+            }
+        ],
+        schema_overrides={
+            "started_at": pl.Datetime("us", "UTC"),
+            "finished_at": pl.Datetime("us", "UTC"),
+            "n_train": pl.Int64,
+            "n_valid": pl.Int64,
+            "n_test": pl.Int64,
+            "failed_stage": pl.String,
+            "error": pl.String,
+            "data_version": pl.String,
+        },
+    )
 
 
-def record_succeeded(config: PipelineConfig, run_id: str, started_at: datetime,
-                     stage_seconds: Mapping[str, float], counts: Mapping[str, int]) -> None:
+def record_succeeded(
+    config: PipelineConfig,
+    run_id: str,
+    started_at: datetime,
+    stage_seconds: Mapping[str, float],
+    counts: Mapping[str, int],
+) -> None:
     """Append the run's ``succeeded`` row (after the evaluation replaced the run's rows)."""
     row = run_row(config, run_id, "succeeded", started_at, stage_seconds, counts)
     warehouse.append_rows(DataLayout(Path(config.data_root)).warehouse, "runs", row)
 
 
-def record_failed(config: PipelineConfig, run_id: str, started_at: datetime, stage_seconds: Mapping[str, float],
-                  failed_stage: str, error: BaseException | str) -> None:
+def record_failed(
+    config: PipelineConfig,
+    run_id: str,
+    started_at: datetime,
+    stage_seconds: Mapping[str, float],
+    failed_stage: str,
+    error: BaseException | str,
+) -> None:
     """Replace the run's rows with its ``failed`` row: the stage that failed and the error's first line."""
-    row = run_row(config, run_id, "failed", started_at, stage_seconds, failed_stage=failed_stage,
-                  error=error_line(error))
+    row = run_row(
+        config,
+        run_id,
+        "failed",
+        started_at,
+        stage_seconds,
+        failed_stage=failed_stage,
+        error=error_line(error),
+    )
     warehouse.replace_run(DataLayout(Path(config.data_root)).warehouse, run_id, {"runs": row})

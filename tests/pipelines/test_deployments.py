@@ -61,8 +61,9 @@ def started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subp
     """``command`` in its own session (output to ``log``); on exit it and every process it started
     (the worker's flow-run processes run in sessions of their own) get SIGTERM, then SIGKILL."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             yield process
         finally:
@@ -100,7 +101,9 @@ def healthy(url: str) -> bool:
 
 
 def prefect(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run([PREFECT, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [PREFECT, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, f"prefect {' '.join(args)}: {result.stdout}\n{result.stderr}"
     return result
 
@@ -120,12 +123,16 @@ def task_states(client, flow_run_id) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_deploy_from_prefect_yaml_run_on_a_worker_then_kill_mid_stage_and_resume(make_tiny_config, tmp_path) -> None:
+def test_deploy_from_prefect_yaml_run_on_a_worker_then_kill_mid_stage_and_resume(
+    make_tiny_config, tmp_path
+) -> None:
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
-        "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
         # No cron run of the nightly deployment (a full default-sized run) while the test runs.
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -134,26 +141,47 @@ def test_deploy_from_prefect_yaml_run_on_a_worker_then_kill_mid_stage_and_resume
     config = make_tiny_config(tmp_path / "data")
     layout = DataLayout(tmp_path / "data")
     with ExitStack() as stack:
-        stack.enter_context(started([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                    env, tmp_path / "server.log"))
+        stack.enter_context(
+            started(
+                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                env,
+                tmp_path / "server.log",
+            )
+        )
         wait_for(lambda: healthy(api), "the Prefect server's /api/health", 180)
         prefect("work-pool", "create", POOL, "--type", "process", env=env)
         deployed = prefect("--no-prompt", "deploy", "--all", env=env)
         assert "recrl-nightly/nightly" in deployed.stdout and "recrl-nightly/manual" in deployed.stdout
-        stack.enter_context(started([PREFECT, "worker", "start", "--pool", POOL], env, tmp_path / "worker.log"))
+        stack.enter_context(
+            started([PREFECT, "worker", "start", "--pool", POOL], env, tmp_path / "worker.log")
+        )
         stack.enter_context(temporary_settings({PREFECT_API_URL: api}))
         client = stack.enter_context(get_client(sync_client=True))
 
         # (a) The manual deployment with parameters, run by the worker to completion.
-        prefect("deployment", "run", "recrl-nightly/manual", "--param", "run_id=deployed-1",
-                "--param", f"config={config.to_json()}", "--watch", env=env, timeout=900)
+        prefect(
+            "deployment",
+            "run",
+            "recrl-nightly/manual",
+            "--param",
+            "run_id=deployed-1",
+            "--param",
+            f"config={config.to_json()}",
+            "--watch",
+            env=env,
+            timeout=900,
+        )
         row = runs_row(layout, "deployed-1")
         assert row is not None and row["status"] == "succeeded" and row["failed_stage"] is None
         assert json.loads(row["config_json"]) == json.loads(config.to_json())
         assert {"simulate-logs", "ingest", "train-actor-critic", "evaluate", "report"} <= json.loads(
-            row["stage_seconds"]).keys()
+            row["stage_seconds"]
+        ).keys()
         with duckdb.connect(str(layout.warehouse), read_only=True) as con:
-            policies = {r[0] for r in con.execute("SELECT policy FROM policies WHERE run_id = 'deployed-1'").fetchall()}
+            policies = {
+                r[0]
+                for r in con.execute("SELECT policy FROM policies WHERE run_id = 'deployed-1'").fetchall()
+            }
         assert {"actor-critic", "sasrec", "logging"} <= policies
         (flow_run,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(name={"any_": ["deployed-1"]}))
         assert flow_run.state.is_completed()  # the flow run is named by its run id
@@ -162,11 +190,16 @@ def test_deploy_from_prefect_yaml_run_on_a_worker_then_kill_mid_stage_and_resume
         deployment = client.read_deployment_by_name("recrl-nightly/manual")
         parameters = {"run_id": "killed-1", "config": json.loads(config.to_json())}
         killed = client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
-        wait_for(lambda: task_states(client, killed.id).get("evaluate") == "Running", "stage evaluate to run", 600)
+        wait_for(
+            lambda: task_states(client, killed.id).get("evaluate") == "Running", "stage evaluate to run", 600
+        )
         pid = int(str(client.read_flow_run(killed.id).infrastructure_pid).rsplit(":", 1)[-1])
         os.kill(pid, signal.SIGKILL)
-        failed = wait_for(lambda: (r := runs_row(layout, "killed-1")) and r["status"] == "failed" and r,
-                          "the failed runs row of the killed run", 180)
+        failed = wait_for(
+            lambda: (r := runs_row(layout, "killed-1")) and r["status"] == "failed" and r,
+            "the failed runs row of the killed run",
+            180,
+        )
         assert failed["failed_stage"] == "evaluate" and "status code" in failed["error"]
         assert client.read_flow_run(killed.id).state.is_crashed()
         training_log = layout.models / "killed-1" / TRAINING_LOG_FILE
@@ -174,10 +207,15 @@ def test_deploy_from_prefect_yaml_run_on_a_worker_then_kill_mid_stage_and_resume
 
         # The rerun with the same run id resumes at evaluate: the earlier stages are Cached, nothing retrains.
         resumed = client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
-        wait_for(lambda: client.read_flow_run(resumed.id).state.is_final(), "the resumed run to finish", 600, 2)
+        wait_for(
+            lambda: client.read_flow_run(resumed.id).state.is_final(), "the resumed run to finish", 600, 2
+        )
         assert client.read_flow_run(resumed.id).state.is_completed()
-        states = wait_for(lambda: (s := task_states(client, resumed.id)) and "record-run" in s and s,
-                          "the resumed run's task runs", 60)
+        states = wait_for(
+            lambda: (s := task_states(client, resumed.id)) and "record-run" in s and s,
+            "the resumed run's task runs",
+            60,
+        )
         for stage in ("simulate-logs", "ingest", "build-states", "train-actor-critic", "train-sequential"):
             assert states[stage] == "Cached", (stage, states)
         assert states["evaluate"] == "Completed"

@@ -44,7 +44,9 @@ def task_states(flow_run_id, names: set[str], deadline_s: float = 60.0) -> dict[
     with get_client(sync_client=True) as client:
         stop = time.monotonic() + deadline_s
         while True:
-            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
             states = {t.name: t.state.name for t in task_runs if t.state is not None and t.state.is_final()}
             if names <= states.keys() or time.monotonic() > stop:
                 return states
@@ -62,7 +64,8 @@ def runs_row(layout: DataLayout, run_id: str) -> dict:
 
 @pytest.mark.slow
 def test_a_run_failing_in_evaluate_leaves_a_failed_row_and_its_rerun_does_not_retrain(
-        prefect_api, make_tiny_config, tmp_path, monkeypatch) -> None:
+    prefect_api, make_tiny_config, tmp_path, monkeypatch
+) -> None:
     config = make_tiny_config(tmp_path / "data")
     layout = DataLayout(tmp_path / "data")
 
@@ -73,9 +76,14 @@ def test_a_run_failing_in_evaluate_leaves_a_failed_row_and_its_rerun_does_not_re
     failed = nightly(config=config, run_id="night-x", return_state=True)
     assert failed.is_failed()
     row = runs_row(layout, "night-x")
-    assert (row["status"], row["failed_stage"], row["error"]) == ("failed", "evaluate",
-                                                                  "RuntimeError: injected evaluation failure")
-    assert {"ingest", "build-states", "train-actor-critic", "train-sequential"} <= json.loads(row["stage_seconds"]).keys()
+    assert (row["status"], row["failed_stage"], row["error"]) == (
+        "failed",
+        "evaluate",
+        "RuntimeError: injected evaluation failure",
+    )
+    assert {"ingest", "build-states", "train-actor-critic", "train-sequential"} <= json.loads(
+        row["stage_seconds"]
+    ).keys()
     assert row["estimates"] == 0 and row["code_version"].startswith("0.") and len(row["data_version"]) == 64
     logs = {name: (layout.models / "night-x" / name) for name in (TRAINING_LOG_FILE, SEQUENTIAL_LOG_FILE)}
     trained = {name: (path.stat().st_mtime_ns, path.read_text()) for name, path in logs.items()}

@@ -31,13 +31,23 @@ def test_content_digest_follows_names_and_bytes_and_sees_missing_paths(tmp_path)
 def test_failed_row_replaces_the_runs_rows_and_names_stage_and_error(tmp_path) -> None:
     config = PipelineConfig(data_root=str(tmp_path / "data"))
     started = datetime.now(UTC)
-    runs.record_failed(config, "r", started, {"ingest": 1.25}, "train-actor-critic",
-                       ValueError("no train decisions\nsecond line"))
-    runs.record_failed(config, "r", started, {"ingest": 1.0}, "evaluate", "Process exited with status code: -9.\nmore")
+    runs.record_failed(
+        config,
+        "r",
+        started,
+        {"ingest": 1.25},
+        "train-actor-critic",
+        ValueError("no train decisions\nsecond line"),
+    )
+    runs.record_failed(
+        config, "r", started, {"ingest": 1.0}, "evaluate", "Process exited with status code: -9.\nmore"
+    )
     with warehouse.connect(DataLayout(tmp_path / "data").warehouse, read_only=True) as con:
-        rows = con.execute("SELECT status, failed_stage, error, stage_seconds, code_version, data_version, "
-                           "config_json FROM runs").fetchall()
-    (status, stage, error, seconds, code, data, config_json), = rows
+        rows = con.execute(
+            "SELECT status, failed_stage, error, stage_seconds, code_version, data_version, "
+            "config_json FROM runs"
+        ).fetchall()
+    ((status, stage, error, seconds, code, data, config_json),) = rows
     assert (status, stage, error) == ("failed", "evaluate", "Process exited with status code: -9.")
     assert json.loads(seconds) == {"ingest": 1.0} and PipelineConfig.from_json(config_json) == config
     assert re.fullmatch(r"\d+\.\d+\.\d+(\+g[0-9a-f]+(\.dirty)?)?", code) and data is None  # nothing ingested
@@ -57,11 +67,15 @@ def test_a_row_says_consistently_how_the_run_ended() -> None:
 def test_a_warehouse_written_before_the_new_columns_gets_them(tmp_path) -> None:
     db = tmp_path / "old.duckdb"
     with duckdb.connect(str(db)) as con:  # the runs table as recrl 0.1 wrote it
-        con.execute("CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, "
-                    "finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, source VARCHAR NOT NULL, "
-                    "data_root VARCHAR NOT NULL, n_train BIGINT, n_valid BIGINT, n_test BIGINT, "
-                    "config_json VARCHAR NOT NULL)")
-        con.execute("INSERT INTO runs VALUES ('old', now(), now(), 'succeeded', 'simulator', 'd', 1, 1, 1, '{}')")
+        con.execute(
+            "CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, "
+            "finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, source VARCHAR NOT NULL, "
+            "data_root VARCHAR NOT NULL, n_train BIGINT, n_valid BIGINT, n_test BIGINT, "
+            "config_json VARCHAR NOT NULL)"
+        )
+        con.execute(
+            "INSERT INTO runs VALUES ('old', now(), now(), 'succeeded', 'simulator', 'd', 1, 1, 1, '{}')"
+        )
     config = PipelineConfig(data_root=str(tmp_path))
     row = runs.run_row(config, "new", "succeeded", datetime.now(UTC), {"report": 0.5}, {"train": 3})
     warehouse.append_rows(db, "runs", row)
