@@ -339,13 +339,13 @@ def nightly(config: PipelineConfig = DEFAULT_CONFIG, run_id: str | None = None) 
         clock.run(train_sequential_baseline, config, run_id)
         clock.run(evaluate, config, run_id, checkpoint)
         clock.run(publish_report, config, run_id)
+        clock.run(record_run, config, run_id, started_at, dict(clock.seconds), counts)
     except BaseException as error:
         try:
             runs.record_failed(config, run_id, started_at, clock.seconds, clock.current or "flow", error)
         except Exception:  # the run's own error matters more than the missing row
             logger.exception("could not write the failed runs row of %s", run_id)
         raise
-    clock.run(record_run, config, run_id, started_at, clock.seconds, counts)
     return run_id
 
 

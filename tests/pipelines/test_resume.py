@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
 import pipelines.nightly
 from pipelines.nightly import nightly, simulate_logs
@@ -99,4 +99,16 @@ def test_a_run_failing_in_evaluate_leaves_a_failed_row_and_its_rerun_does_not_re
     row = runs_row(layout, "night-x")
     assert (row["status"], row["failed_stage"], row["error"]) == ("succeeded", None, None)
     assert row["estimates"] > 0 and row["n_train"] > 0
-    assert row["data_version"] == runs_row(layout, "night-x")["data_version"]
+
+    # The run's artifacts: the main comparison as a table, the report with its plot embedded.
+    with get_client(sync_client=True) as client:
+        table, report = (
+            client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[resumed.state_details.flow_run_id])),
+            )
+            for key in ("recrl-comparison", "recrl-report")
+        )
+    (table,), (report,) = table, report
+    assert {"actor-critic", "sasrec", "logging"} <= {r["policy"] for r in json.loads(table.data)}
+    assert "](data:image/png;base64," in report.data and "](estimates.png)" not in report.data
