@@ -1,9 +1,19 @@
 """Deployments of the nightly flow: one on a nightly cron schedule, one run by hand with parameters.
 
+Two ways to run them:
+
+- On a work pool (the Prefect way, ``prefect.yaml`` at the repository root): ``prefect deploy --all``
+  registers both, ``prefect worker start --pool recrl`` runs them; README "Deployments" has the commands.
+- In one process, without a pool or worker (this module)::
+
     python -m pipelines.deploy [--config data/configs/demo.json] [--cron "0 2 * * *"] [--timezone UTC]
 
-serves both from this process (it needs a Prefect API: ``prefect server start`` elsewhere and
-``PREFECT_API_URL`` pointing at it). Trigger the manual one with parameters:
+  serves both from this process (it needs a Prefect API: ``prefect server start`` elsewhere and
+  ``PREFECT_API_URL`` pointing at it). Stopping it (Ctrl-C, SIGTERM) pauses the nightly schedule: a
+  schedule left active with no process serving it would pile up Late runs that nothing executes.
+  Starting it again resumes the schedule.
+
+Trigger the manual one with parameters:
 
     prefect deployment run 'recrl-nightly/manual' --param run_id=backfill-2026-11-01 \
         --param config='{"data_root": "data", "source": "/logs/2026-11-01", "source_format": "otto"}'
@@ -12,8 +22,6 @@ Both check their parameters before anything is created: a bad ``--config`` (or a
 ``build_deployments``) exits 2 naming the field, and both deployments enforce the parameter schema, so a
 run created with a bad ``--param config=...`` is refused by the server (types, ranges, choices, unknown
 keys) or fails Prefect's parameter validation before its first task (dates, paths, cross-field checks).
-
-Stopping the server does not pause the nightly schedule (``pause_on_shutdown=False``).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from pipelines.nightly import nightly
 from recrl.config import ConfigError, PipelineConfig, from_dict
 
 NIGHTLY_CRON = "0 2 * * *"
-"""02:00 every night, after the day's logs have landed."""
+"""02:00 every night, after the day's logs have landed (the same as ``prefect.yaml``'s, kept equal by a test)."""
 
 
 def build_deployments(config: PipelineConfig | dict, cron: str = NIGHTLY_CRON,
@@ -77,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"deploy: error: {error}", file=sys.stderr)
         return 2
-    serve(*build_deployments(config, args.cron, args.timezone), pause_on_shutdown=False)
+    serve(*build_deployments(config, args.cron, args.timezone), pause_on_shutdown=True)
     return 0
 
 

@@ -4,109 +4,278 @@ Each task is one stage of ``recrl``; tasks hand each other paths and small summa
 frames, so any stage can later fan out over date/shard partitions on a Ray or Dask task runner.
 
     python -m pipelines.nightly --config data/configs/demo.json [--run-id ID]
+
+Operations (settings in ``PipelineConfig.flow``):
+
+- The flow run is named by its run id.
+- Every stage has a time limit; the I/O stages retry an I/O error with exponential backoff.
+- The data stages (simulate, ingest, states, both trainings) are cached by the content digests of their
+  inputs: their config section's JSON and the SHA-256 of the files they read (plus the run id for the
+  checkpoints). A rerun after a failure finds them ``Cached`` and resumes at the failed stage, without
+  retraining. A cached result naming a path that no longer exists is refused and the stage runs again.
+  Evaluation and report always run (their rows replace the run's rows). Records live in Prefect's
+  result storage (``PREFECT_HOME/storage``); ``PREFECT_TASKS_REFRESH_CACHE=true`` reruns every stage.
+- Every run leaves a ``runs`` row (``recrl.store.runs``): ``succeeded``, or ``failed`` with the stage
+  and the error's first line, written by the flow on an error or time-out, and by the ``on_crashed``
+  hook when the flow's process died (killed, out of memory; the worker runs the hook).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import dataclasses
+import hashlib
+import json
+import logging
+import os
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import polars as pl
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+import duckdb
+from prefect import Flow, Task, flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun, State, StateType, TaskRun
+from prefect.context import TaskRunContext
+from prefect.runtime import flow_run as current_flow_run
+from prefect.tasks import exponential_backoff
 
 from recrl.agents.fit import fit_actor_critic, fit_sequential
 from recrl.agents.specialists import fit_specialists
-from recrl.config import ConfigError, PipelineConfig
-from recrl.evaluate.report import comparison_text, write_report
+from recrl.config import ConfigError, FlowConfig, PipelineConfig, from_dict
+from recrl.evaluate.report import PLOT_FILE, comparison_text, write_report
 from recrl.evaluate.stage import evaluate_run
 from recrl.ingest import ingest
 from recrl.ingest.run import check_lake_has_events, resolve_sources
 from recrl.lake import DataLayout
 from recrl.simulate import write_logs
 from recrl.states import build_states
-from recrl.store import warehouse
+from recrl.store import runs, warehouse
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (OSError, duckdb.IOException)
+"""Errors an I/O stage retries (a file system hiccup, the warehouse file locked by a reader); any other
+error is a bug or bad data, and retrying would only repeat it."""
 
 
-@task(name="simulate-logs")
+def retry_on_io_error(task: Task, task_run: TaskRun, state: State) -> bool:
+    """Prefect's ``retry_condition_fn``: retry only a run that failed with one of ``RETRYABLE_ERRORS``."""
+    try:
+        state.result()
+    except RETRYABLE_ERRORS:
+        return True
+    except BaseException:  # noqa: BLE001 - any other failure is final
+        return False
+    return False
+
+
+# --- cache keys: content digests of a stage's inputs ---------------------------------------------
+
+def section_json(section: Any) -> str:
+    return json.dumps(dataclasses.asdict(section), sort_keys=True)
+
+
+def paths_in(value: Any) -> list[Path]:
+    """The absolute paths a stage's result names (strings in it, at any depth, that are absolute paths)."""
+    if isinstance(value, str):
+        return [Path(value)] if os.path.isabs(value) else []
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return [path for item in value for path in paths_in(item)]
+    return []
+
+
+def digest_cache_key(inputs: Callable[[dict[str, Any]], list[str]]) -> Callable[[TaskRunContext, dict], str]:
+    """A ``cache_key_fn``: SHA-256 of the task's name and ``inputs(parameters)``.
+
+    A record under that key whose result names a path that no longer exists is refused: the key moves
+    on to ``<key>-1``, ``<key>-2``, ... (the first one without a record, or whose paths all exist), so
+    the stage runs again and its fresh result is cached beside the stale one.
+    """
+
+    def cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+        base = hashlib.sha256("\n".join([context.task.name, *inputs(parameters)]).encode()).hexdigest()
+        store = context.result_store
+        for attempt in range(100):
+            key = base if attempt == 0 else f"{base}-{attempt}"
+            if not store.exists(key):
+                return key
+            if all(path.exists() for path in paths_in(store.read(key).result)):
+                return key
+            log.info("cached result of %s names a missing path; running it again", context.task.name)
+        raise RuntimeError(f"{context.task.name}: 100 stale cache records under {base}")
+
+    return cache_key
+
+
+def _root(config: PipelineConfig) -> Path:
+    return Path(config.data_root).resolve()
+
+
+def _simulate_inputs(p: dict[str, Any]) -> list[str]:
+    config = p["config"]
+    return [str(_root(config)), section_json(config.sim), f"{config.states.reward_click} {config.states.reward_purchase}"]
+
+
+def _ingest_inputs(p: dict[str, Any]) -> list[str]:
+    config = p["config"]
+    return [str(_root(config)), p["fmt"], section_json(config.ingest),
+            runs.content_digest(resolve_sources(p["paths"], p["fmt"]))]
+
+
+def _states_inputs(p: dict[str, Any]) -> list[str]:
+    config = p["config"]
+    return [str(_root(config)), section_json(config.states), str(runs.data_version(DataLayout(_root(config))))]
+
+
+def _training_inputs(*sections: str) -> Callable[[dict[str, Any]], list[str]]:
+    def inputs(p: dict[str, Any]) -> list[str]:
+        config = p["config"]
+        return [str(_root(config)), p["run_id"], section_json(config.states),
+                *(section_json(getattr(config, section)) for section in sections),
+                runs.content_digest([DataLayout(_root(config)).states])]
+
+    return inputs
+
+
+CACHED = {"persist_result": True, "result_serializer": "json"}
+"""Cached stages keep their small summary (counts and absolute paths) as JSON in Prefect's result storage."""
+
+
+# --- the stages --------------------------------------------------------------------------------
+
+@task(name="simulate-logs", task_run_name="simulate-logs", cache_key_fn=digest_cache_key(_simulate_inputs), **CACHED)
 def simulate_logs(config: PipelineConfig) -> list[str]:
     """Write the simulator's logs (and its ground truth) under ``{data}/raw`` and ``{data}/truth``."""
-    layout = DataLayout(Path(config.data_root))
+    layout = DataLayout(_root(config))
     paths = write_logs(config.sim, layout.raw / "sim", layout.truth,
                        reward_click=config.states.reward_click, reward_purchase=config.states.reward_purchase)
     return [str(p) for p in paths if p.name.startswith("events-")]
 
 
-@task(name="ingest")
+@task(name="ingest", task_run_name="ingest", cache_key_fn=digest_cache_key(_ingest_inputs), **CACHED)
 def ingest_logs(paths: list[str], fmt: str, config: PipelineConfig) -> dict:
-    """Validated, partitioned Parquet lake from files, folders or globs; returns the reconciliation totals.
+    """Validated, partitioned Parquet lake from files, folders or globs; returns the reconciliation totals
+    and the lake's events folder.
 
     Prints the one-line reconciliation (stdout: shown at any log level). A batch refused by the
     quarantine gate raises, failing the flow.
     """
-    report = ingest(paths, fmt, DataLayout(Path(config.data_root)), config.ingest)
+    layout = DataLayout(_root(config))
+    report = ingest(paths, fmt, layout, config.ingest)
     print(report.summary(), flush=True)
     files = report.files
     return {"batch_id": report.batch_id, "files": len(files), "skipped": len(report.skipped),
             "input": sum(f.input_rows for f in files),
             "accepted": sum(f.accepted_rows for f in files), "quarantined": sum(f.quarantined_rows for f in files),
-            "duplicates": sum(f.duplicate_rows for f in files)}
+            "duplicates": sum(f.duplicate_rows for f in files), "lake": str(layout.events)}
 
 
-@task(name="build-states")
+@task(name="build-states", task_run_name="build-states", cache_key_fn=digest_cache_key(_states_inputs), **CACHED)
 def build_state_sequences(config: PipelineConfig) -> dict:
-    """DuckDB SQL: vocabulary and transitions per split; returns counts."""
-    summary = build_states(DataLayout(Path(config.data_root)), config.states)
-    return {split: sum(by_kind.values()) for split, by_kind in summary.counts.items()}
+    """DuckDB SQL: vocabulary and transitions per split; returns counts per split and the states folder."""
+    layout = DataLayout(_root(config))
+    summary = build_states(layout, config.states)
+    return {split: sum(by_kind.values()) for split, by_kind in summary.counts.items()} | {"states": str(layout.states)}
 
 
-@task(name="train-actor-critic")
+@task(name="train-actor-critic", task_run_name="train-actor-critic",
+      cache_key_fn=digest_cache_key(_training_inputs("agent")), **CACHED)
 def train_actor_critic(config: PipelineConfig, run_id: str) -> str:
     """Off-policy actor-critic on the train split; returns the checkpoint folder."""
-    layout = DataLayout(Path(config.data_root))
-    return str(fit_actor_critic(layout, config.states, config.agent, run_id))
+    return str(fit_actor_critic(DataLayout(_root(config)), config.states, config.agent, run_id))
 
 
-@task(name="train-sequential")
+@task(name="train-sequential", task_run_name="train-sequential",
+      cache_key_fn=digest_cache_key(_training_inputs("sequential")), **CACHED)
 def train_sequential_baseline(config: PipelineConfig, run_id: str) -> str:
     """The supervised SASRec-style baseline on the same encoder; returns the checkpoint folder."""
-    layout = DataLayout(Path(config.data_root))
-    return str(fit_sequential(layout, config.states, config.sequential, run_id))
+    return str(fit_sequential(DataLayout(_root(config)), config.states, config.sequential, run_id))
 
 
-@task(name="train-specialists")
+@task(name="train-specialists", task_run_name="train-specialists",
+      cache_key_fn=digest_cache_key(_training_inputs("agent", "coordinator")), **CACHED)
 def train_specialists(config: PipelineConfig, run_id: str) -> list[str]:
     """Click and purchase specialists (actor-critics on one objective's reward); returns their folders."""
-    layout = DataLayout(Path(config.data_root))
+    layout = DataLayout(_root(config))
     folders = fit_specialists(layout, config.states, config.agent, config.coordinator, run_id)
     return [str(folder) for folder in folders.values()]
 
 
-@task(name="evaluate")
-def evaluate(config: PipelineConfig, run_id: str, checkpoint: str, counts: dict, started_at: datetime) -> str:
-    """Every policy on the test days; results replace this run's rows in the warehouse."""
-    layout = DataLayout(Path(config.data_root))
-    frames = evaluate_run(layout, config, run_id, checkpoint)
-    frames["runs"] = pl.DataFrame([{
-        "run_id": run_id, "started_at": started_at, "finished_at": datetime.now(UTC), "status": "succeeded",
-        "source": config.source, "data_root": str(layout.root), "config_json": config.to_json(),
-        "n_train": counts.get("train", 0), "n_valid": counts.get("valid", 0), "n_test": counts.get("test", 0),
-    }])
-    warehouse.replace_run(layout.warehouse, run_id, frames)
+@task(name="evaluate", task_run_name="evaluate")
+def evaluate(config: PipelineConfig, run_id: str, checkpoint: str) -> str:
+    """Every policy on the test days; results replace this run's rows in the warehouse (its ``runs``
+    row included: the flow appends the new one when the run has finished)."""
+    layout = DataLayout(_root(config))
+    warehouse.replace_run(layout.warehouse, run_id, evaluate_run(layout, config, run_id, checkpoint))
     return str(layout.warehouse)
 
 
-@task(name="report")
+@task(name="report", task_run_name="report")
 def publish_report(config: PipelineConfig, run_id: str) -> str:
-    """Markdown + HTML + PNG report under ``{data}/reports/{run_id}``, also a Prefect artifact."""
-    layout = DataLayout(Path(config.data_root))
+    """Markdown + HTML + PNG report under ``{data}/reports/{run_id}``; in Prefect, a table artifact of the
+    main comparison and a Markdown artifact with the plot embedded (a data URI: the UI cannot load a
+    relative or ``file://`` image)."""
+    layout = DataLayout(_root(config))
     markdown_path = write_report(layout, run_id)
-    create_markdown_artifact(key="recrl-report", markdown=markdown_path.read_text(),
-                             description=f"recrl run {run_id}")
+    comparison = warehouse.main_comparison(layout.warehouse, run_id)
+    create_table_artifact(key="recrl-comparison", table=comparison.fill_nan(None).to_dicts(),
+                          description=f"recrl run {run_id}: main comparison (expected reward per test decision)")
+    plot = base64.b64encode((markdown_path.parent / PLOT_FILE).read_bytes()).decode()
+    markdown = markdown_path.read_text().replace(f"]({PLOT_FILE})", f"](data:image/png;base64,{plot})")
+    create_markdown_artifact(key="recrl-report", markdown=markdown, description=f"recrl run {run_id}")
     return str(markdown_path)
 
+
+@task(name="record-run", task_run_name="record-run")
+def record_run(config: PipelineConfig, run_id: str, started_at: datetime, stage_seconds: dict[str, float],
+               counts: dict) -> None:
+    """The run's ``succeeded`` row in ``runs`` (``recrl.store.runs``)."""
+    runs.record_succeeded(config, run_id, started_at, stage_seconds, counts)
+
+
+IO_STAGES = frozenset({"simulate-logs", "ingest", "evaluate", "report", "record-run"})
+"""Stages that retry an I/O error (``FlowConfig.io_retries``)."""
+TRAINING_STAGES = frozenset({"train-actor-critic", "train-sequential", "train-specialists"})
+"""Stages under ``FlowConfig.train_timeout_minutes`` (the others under ``timeout_minutes``)."""
+
+
+def configured(stage: Task, settings: FlowConfig) -> Task:
+    """``stage`` with the run's time limit, and for an I/O stage its retries with exponential backoff."""
+    minutes = settings.train_timeout_minutes if stage.name in TRAINING_STAGES else settings.timeout_minutes
+    if stage.name not in IO_STAGES or settings.io_retries == 0:
+        return stage.with_options(timeout_seconds=minutes * 60)
+    return stage.with_options(timeout_seconds=minutes * 60, retries=settings.io_retries,
+                              retry_delay_seconds=exponential_backoff(settings.retry_delay_seconds)(settings.io_retries),
+                              retry_condition_fn=retry_on_io_error)
+
+
+@dataclasses.dataclass
+class StageClock:
+    """The stage now running and each finished stage's wall seconds (a cached stage's are near 0)."""
+
+    settings: FlowConfig
+    current: str | None = None
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def run(self, stage: Task, *args: Any) -> Any:
+        self.current = stage.name
+        started = time.perf_counter()
+        result = configured(stage, self.settings)(*args)
+        self.seconds[stage.name] = time.perf_counter() - started
+        self.current = None
+        return result
+
+
+# --- the flow ----------------------------------------------------------------------------------
 
 def check_source(config: PipelineConfig) -> None:
     """Fail fast, in one line naming it, when ``config.source`` gives nothing to work on.
@@ -120,39 +289,76 @@ def check_source(config: PipelineConfig) -> None:
         resolve_sources(config.source, config.source_format)
 
 
+def default_run_id() -> str:
+    """``nightly-<UTC date>`` of the run's scheduled start (a late nightly run keeps its night's id)."""
+    return f"nightly-{current_flow_run.scheduled_start_time.astimezone(UTC):%Y-%m-%d}"
+
+
+def flow_run_name() -> str:
+    """The flow run's name: its run id."""
+    return current_flow_run.parameters.get("run_id") or default_run_id()
+
+
+def record_crashed_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
+    """``on_crashed`` hook: the ``failed`` row of a run whose process died mid-stage (run by the worker
+    or ``serve()`` after the process ended, or in-process on an interrupt). The stage is the task run
+    left ``Running``; finished stages' times come from their task runs. The run id is the flow run's
+    name as the flow set it (the hook's ``flow_run`` may predate the renaming)."""
+    config = from_dict(PipelineConfig, flow_run.parameters.get("config", {}))
+    with get_client(sync_client=True) as client:
+        run_id = client.read_flow_run(flow_run.id).name
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+    running = [t.name for t in task_runs if t.state is not None and t.state.type == StateType.RUNNING]
+    finished = {t.name: t.total_run_time.total_seconds() for t in task_runs
+                if t.state is not None and t.state.type == StateType.COMPLETED}
+    started_at = flow_run.start_time or flow_run.expected_start_time or datetime.now(UTC)
+    runs.record_failed(config, run_id, started_at, finished, running[0] if running else "flow",
+                       runs.error_line(state.message or "crashed"))
+
+
 DEFAULT_CONFIG = PipelineConfig()
 """Frozen, so sharing it as the flow's default parameter is safe."""
 
 
-@flow(name="recrl-nightly")
+@flow(name="recrl-nightly", flow_run_name=flow_run_name, on_crashed=[record_crashed_run])
 def nightly(config: PipelineConfig = DEFAULT_CONFIG, run_id: str | None = None) -> str:
     """One night: (simulate or take the given logs), ingest, build states, train, evaluate, report.
 
     ``config.source``: 'simulator' simulates then ingests; 'lake' skips both (the lake must hold
     events); a file, folder or glob is ingested as given (files ingested before are skipped).
 
-    ``run_id`` defaults to ``nightly-<UTC date>``: re-running a night replaces its results. A dict or
-    JSON ``config`` is validated into a ``PipelineConfig`` by Prefect before the flow starts (a bad value
-    fails the run naming its field); the input logs are checked again here, before the first task.
+    ``run_id`` defaults to ``nightly-<UTC date>``: re-running a night replaces its results (its cached
+    stages are reused). A dict or JSON ``config`` is validated into a ``PipelineConfig`` by Prefect before
+    the flow starts (a bad value fails the run naming its field); the input logs are checked again here,
+    before the first stage (a run refused there writes nothing).
     """
     check_source(config)
     started_at = datetime.now(UTC)
-    run_id = run_id or f"nightly-{started_at:%Y-%m-%d}"
+    run_id = run_id or default_run_id()
     logger = get_run_logger()
-    if config.source == "simulator":
-        reconciliation = ingest_logs(simulate_logs(config), "events", config)
-        logger.info("ingest: %s", reconciliation)
-    elif config.source != "lake":  # a file, folder or glob: ingest resolves it
-        reconciliation = ingest_logs([config.source], config.source_format, config)
-        logger.info("ingest: %s", reconciliation)
-    counts = build_state_sequences(config)
-    logger.info("states: %s", counts)
-    checkpoint = train_actor_critic(config, run_id)
-    train_sequential_baseline(config, run_id)
-    if config.coordinator.enabled and config.coordinator.specialists:
-        train_specialists(config, run_id)
-    evaluate(config, run_id, checkpoint, counts, started_at)
-    publish_report(config, run_id)
+    clock = StageClock(config.flow)
+    try:
+        if config.source == "simulator":
+            reconciliation = clock.run(ingest_logs, clock.run(simulate_logs, config), "events", config)
+            logger.info("ingest: %s", reconciliation)
+        elif config.source != "lake":  # a file, folder or glob: ingest resolves it
+            reconciliation = clock.run(ingest_logs, [config.source], config.source_format, config)
+            logger.info("ingest: %s", reconciliation)
+        counts = clock.run(build_state_sequences, config)
+        logger.info("states: %s", counts)
+        checkpoint = clock.run(train_actor_critic, config, run_id)
+        clock.run(train_sequential_baseline, config, run_id)
+        if config.coordinator.enabled and config.coordinator.specialists:
+            clock.run(train_specialists, config, run_id)
+        clock.run(evaluate, config, run_id, checkpoint)
+        clock.run(publish_report, config, run_id)
+        clock.run(record_run, config, run_id, started_at, dict(clock.seconds), counts)
+    except BaseException as error:
+        try:
+            runs.record_failed(config, run_id, started_at, clock.seconds, clock.current or "flow", error)
+        except Exception:  # the run's own error matters more than the missing row
+            logger.exception("could not write the failed runs row of %s", run_id)
+        raise
     return run_id
 
 

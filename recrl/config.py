@@ -525,6 +525,21 @@ class CoordinatorConfig:
     """Seed of the gate's folds and initialisation."""
 
 
+@_config_model("flow")
+class FlowConfig:
+    """How the Prefect flow runs the stages (``pipelines/nightly.py``); no setting here changes a result."""
+
+    io_retries: NonNegativeInt = 3
+    """Retries of an I/O stage (simulate, ingest, evaluate's warehouse write, report, the runs row) after an
+    I/O error (OSError, DuckDB's IOException such as a held lock); other errors fail at once."""
+    retry_delay_seconds: NonNegative = 10.0
+    """Wait before the first retry; each further retry waits twice as long (exponential backoff)."""
+    timeout_minutes: Positive = 60.0
+    """Time limit of every stage but training (a stage over it fails the run, naming the stage)."""
+    train_timeout_minutes: Positive = 360.0
+    """Time limit of each training stage (actor-critic, sequential)."""
+
+
 def _existing_source(source: str) -> str:
     """``source`` unless it names input logs that are not there (an existing file or folder, or a glob
     matching at least one file); 'simulator' and 'lake' are always accepted."""
@@ -581,6 +596,8 @@ class PipelineConfig:
     """The deployment gate of the closed loop (``recrl demo``)."""
     coordinator: CoordinatorConfig = field(default_factory=CoordinatorConfig)
     """The team of agents and the coordinator that fuses them."""
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    """Retries and time limits of the flow's stages."""
 
     @field_validator("states")
     @classmethod

@@ -31,8 +31,10 @@ TABLES: tuple[str, ...] = (
     "nightly_summary",
 )
 """Result tables, in the order they are created."""
-MIGRATIONS: tuple[str, ...] = ("ope_estimates", "ranking_metrics")
-"""Tables whose ``migrate_<table>.sql`` brings a file written by an older recrl up to date (idempotent)."""
+MIGRATIONS: tuple[str, ...] = ("ope_estimates", "ranking_metrics", "runs_failed_stage", "runs_error",
+                                "runs_stage_seconds", "runs_code_version", "runs_data_version")
+"""Each ``migrate_<name>.sql`` brings a file written by an older recrl up to date (idempotent; DuckDB
+takes one ALTER per statement, so one file per added column)."""
 STORAGE_VERSION = "v1.5.0"
 """DuckDB storage format of the published file: DuckDB 1.5 and later read it (the ``duckdb-cli`` 1.5
 from PyPI reads formats up to 1.5; DuckDB 2.0's own format it cannot)."""

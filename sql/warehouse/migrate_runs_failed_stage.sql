@@ -1,0 +1,4 @@
+-- Builds: the failed_stage column of runs in a warehouse written before it existed (idempotent; run on
+-- every writer's open, after create_runs.sql). Old rows keep null.
+-- From: runs.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS failed_stage VARCHAR;

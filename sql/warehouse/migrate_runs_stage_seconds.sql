@@ -1,0 +1,4 @@
+-- Builds: the stage_seconds column of runs in a warehouse written before it existed (idempotent; run on
+-- every writer's open, after create_runs.sql). Old rows keep null.
+-- From: runs.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS stage_seconds VARCHAR;
