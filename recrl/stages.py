@@ -117,29 +117,33 @@ def run_pipeline(layout: DataLayout, config: PipelineConfig, run_id: str) -> lis
     Returns every stage's summary (the flow in ``pipelines/nightly.py`` makes these calls as tasks).
     """
     from recrl import agents, evaluate, ingest, simulate, states
+    from recrl.store import runs
 
     config.check_source()
     started_at = datetime.now(UTC)
     summaries: list[StageSummary] = []
-    if config.source == "simulator":
-        simulated = simulate.run_stage(layout, config)
-        summaries.append(simulated)
-        summaries.append(
-            ingest.run_stage(layout, config, paths=[str(p) for p in simulated.event_files], fmt="events")
-        )
-    elif config.source != "lake":
-        summaries.append(ingest.run_stage(layout, config, paths=[config.source], fmt=config.source_format))
-    built = states.run_stage(layout, config)
-    trained = agents.run_stage(layout, config, run_id=run_id)
-    summaries += [built, trained]
-    summaries.append(
-        evaluate.run_stage(
-            layout,
-            config,
-            run_id=run_id,
-            checkpoint=trained.checkpoint,
-            counts=built.split_totals,
-            started_at=started_at,
-        )
-    )
+    current = "simulate"
+    try:
+        if config.source == "simulator":
+            simulated = simulate.run_stage(layout, config)
+            summaries.append(simulated)
+            current = "ingest"
+            paths = [str(p) for p in simulated.event_files]
+            summaries.append(ingest.run_stage(layout, config, paths=paths, fmt="events"))
+        elif config.source != "lake":
+            current = "ingest"
+            summaries.append(ingest.run_stage(layout, config, paths=[config.source], fmt=config.source_format))
+        current = "states"
+        built = states.run_stage(layout, config)
+        summaries.append(built)
+        current = "train"
+        trained = agents.run_stage(layout, config, run_id=run_id)
+        summaries.append(trained)
+        current = "evaluate"
+        seconds = {summary.stage: summary.seconds for summary in summaries}
+        summaries.append(evaluate.run_stage(layout, config, run_id=run_id, checkpoint=trained.checkpoint,
+                                            counts=built.split_totals, started_at=started_at, stage_seconds=seconds))
+    except Exception as error:  # the run's failed row: the stage and the error's first line
+        runs.record_failed(config, run_id, started_at, {s.stage: s.seconds for s in summaries}, current, error)
+        raise
     return summaries

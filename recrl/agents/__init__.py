@@ -37,15 +37,21 @@ class TrainSummary(StageSummary):
 def run_stage(
     layout: DataLayout, config: PipelineConfig, run_id: str, sequential: bool = True
 ) -> TrainSummary:
-    """Fit the actor-critic (``config.agent``) and, with ``sequential``, the SASRec-style baseline
-    (``config.sequential``) on ``layout``'s states; both write under ``layout.models / run_id``."""
+    """Fit the actor-critic (``config.agent``), with ``sequential`` the SASRec-style baseline
+    (``config.sequential``), and the click and purchase specialists when ``config.coordinator`` asks
+    for them, on ``layout``'s states; all write under ``layout.models / run_id``."""
     from recrl.agents.fit import SEQUENTIAL_LOG_FILE, TRAINING_LOG_FILE, fit_actor_critic, fit_sequential
 
-    models = "actor-critic" + (" + sequential" if sequential else "")
+    specialists = config.coordinator.enabled and config.coordinator.specialists
+    models = "actor-critic" + (" + sequential" if sequential else "") + (" + specialists" if specialists else "")
     with stage_clock("train", f"{models}, run {run_id}") as clock:
         checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id)
         if sequential:
             fit_sequential(layout, config.states, config.sequential, run_id)
+        if specialists:  # click and purchase actor-critics for the coordinator's team
+            from recrl.agents.specialists import fit_specialists
+
+            fit_specialists(layout, config.states, config.agent, config.coordinator, run_id)
     return TrainSummary(
         run_id=run_id,
         checkpoint=checkpoint,

@@ -42,15 +42,17 @@ def run_stage(
     counts: dict[str, int] | None = None,
     started_at: datetime | None = None,
     report: bool = True,
+    stage_seconds: dict[str, float] | None = None,
 ) -> EvaluateSummary:
     """Judge every policy of ``run_id`` on the test days and write the results to ``layout.warehouse``.
 
     ``checkpoint``: the actor-critic's folder (default ``layout.models / run_id``). ``counts``:
     decisions per split for the ``runs`` row (``StatesSummary.split_totals``; null columns without).
-    ``started_at``: the run's start (default: now). ``report``: also write ``layout.reports / run_id``.
+    ``started_at``: the run's start (default: now); ``stage_seconds``: the earlier stages' seconds, for the
+    ``runs`` row. ``report``: also write ``layout.reports / run_id``.
     """
     from recrl.evaluate.stage import evaluate_run
-    from recrl.store import warehouse
+    from recrl.store import runs, warehouse
 
     checkpoint = Path(checkpoint) if checkpoint is not None else layout.models / run_id
     if not checkpoint.is_dir():
@@ -59,27 +61,9 @@ def run_stage(
         )
     started_at = started_at or datetime.now(UTC)
     with stage_clock("evaluate", f"run {run_id}") as clock:
-        import polars as pl
-
         frames = evaluate_run(layout, config, run_id, str(checkpoint))
-        counts = counts or {}
-        frames["runs"] = pl.DataFrame(
-            [
-                {
-                    "run_id": run_id,
-                    "started_at": started_at,
-                    "finished_at": datetime.now(UTC),
-                    "status": "succeeded",
-                    "source": config.source,
-                    "data_root": str(layout.root),
-                    "config_json": config.to_json(),
-                    "n_train": counts.get("train"),
-                    "n_valid": counts.get("valid"),
-                    "n_test": counts.get("test"),
-                }
-            ],
-            schema_overrides={"n_train": pl.Int64, "n_valid": pl.Int64, "n_test": pl.Int64},
-        )
+        # The run's row (recrl.store.runs) goes in with its results: replace_run removes the old one.
+        frames["runs"] = runs.run_row(config, run_id, "succeeded", started_at, stage_seconds or {}, counts)
         warehouse.replace_run(layout.warehouse, run_id, frames)
         report_path = None
         if report:
