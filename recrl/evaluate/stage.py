@@ -1,9 +1,10 @@
 """Evaluation stage: every policy on the held-out test days, written to the warehouse.
 
 Reads ``{data}/states`` (vocabulary, transitions), the actor-critic checkpoint and, for simulated logs,
-``{data}/truth``. Policies: the actor-critic, the popularity and CF baselines (fitted on the train
-split), the logging policy as logged, and (simulator) the oracle. Each learned policy's temperature is
-chosen on the valid split; only test-split numbers are reported.
+``{data}/truth``. Policies: the actor-critic, the text agent (where the lake's items have titles), the
+popularity and CF baselines (fitted on the train split), the logging policy as logged, and (simulator)
+the oracle. Each learned policy's temperature is chosen on the valid split; only test-split numbers are
+reported.
 
 Decisions are the impressions (``kind = 'bandit'``) where the log has any on the test days, else the
 implicit steps (``kind = 'sequence'``: the next item interacted with, see docs/ope.md). Propensities
@@ -26,6 +27,7 @@ import pyarrow as pa
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
 from recrl.agents.sequential import SequentialPolicy, load_sequential
+from recrl.agents.text import build_text_policy, save_text_policy
 from recrl.baselines import (
     ItemKNNPolicy,
     PopularityPolicy,
@@ -83,6 +85,9 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
         policies.append((SequentialPolicy(load_sequential(layout.models / run_id)[0]), "baseline"))
     policies += [(b, "baseline") for b in baselines]
+    text_policy = build_text_policy(layout, vocab, interactions, config.text, config.baselines, valid, slate_size)
+    if text_policy is not None:  # item titles as features (recrl.agents.text); None without titles
+        policies.append((text_policy, "agent"))
 
     by_type = {type(b): b for b in baselines}
     features = RewardFeatures(by_type[PopularityPolicy], by_type[ItemKNNPolicy], by_type[PureSVDPolicy], slate_size)
@@ -101,6 +106,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
+        elif policy is text_policy:
+            saved = str(save_text_policy(policy, layout.models / run_id / "text"))
         policy_rows.append(result.policy | {"checkpoint": saved, "config_json": policy_config_json(policy, config)})
         estimate_rows += result.estimates
         ranking_rows += result.ranking

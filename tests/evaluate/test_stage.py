@@ -21,12 +21,12 @@ def evaluated(tiny_pipeline):
 def test_every_policy_gets_every_estimator_and_a_true_value(evaluated) -> None:
     frames, config = evaluated
     policies = frames["policies"]
-    assert set(policies["policy"]) == {"actor-critic", "popularity", "item-knn", "session-knn", "pure-svd",
+    assert set(policies["policy"]) == {"actor-critic", "text", "popularity", "item-knn", "session-knn", "pure-svd",
                                        "logging", "oracle"}
     assert policies["true_value"].null_count() == 0
     estimates = frames["ope_estimates"]
     learned = estimates.filter(estimates["policy"] != "logging")
-    assert learned.group_by("policy").len()["len"].to_list() == [len(config.eval.estimators)] * 5
+    assert learned.group_by("policy").len()["len"].to_list() == [len(config.eval.estimators)] * 6
     assert (estimates["ci_low"] <= estimates["value"]).all() and (estimates["value"] <= estimates["ci_high"]).all()
     assert (learned["ess"] > 0).all() and (learned["ess"] <= learned["n"]).all()
     # The simulator logs its propensities: 'auto' uses them, and still checks the behaviour model.
