@@ -20,13 +20,27 @@ exposure-debiased popularity prior of ``recrl.baselines.popularity`` (the histor
 
 An item with no title (or the unknown item) has e = 0: it adds nothing to p(s) and scores only its
 prior. Its settings (decay, history_len, pop_weight) are tuned on the valid days exactly as the
-baselines are (``recrl.baselines.tuning.tune``). Measured on the cold-start world: docs/text.md.
+baselines are (``recrl.baselines.tuning.tune``).
+
+``TextTeamPolicy`` pairs the text agent with the best collaborative-filtering baseline (highest valid
+score). A CF baseline's score is a history part c(s, i) (scaled so the best item scores 1) plus the
+popularity prior; an item with no train events (count 0 in the vocabulary: a new item) has c = 0, so
+the team gives it the history part a known item with the same title similarity t(s, i) (the text
+agent's history part) gets on average: g(t) = E[c | t], a monotone (isotonic) regression of c on t
+fitted over the valid days' states and the known items,
+
+    score(s, i) = base(s, i) + 1[i new] g(t(s, i))
+
+Known items keep exactly the baseline's scores; nothing is tuned on new items (the valid days hold none).
+
+Measured on the cold-start world: docs/text.md.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,15 +49,24 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from safetensors.numpy import load_file, save_file
 from scipy import sparse
+from sklearn.isotonic import IsotonicRegression
 
-from recrl.baselines.cf import HistoryPolicy, scale_rows
+from recrl.baselines.cf import HistoryPolicy, history_weights, scale_rows
 from recrl.baselines.interactions import Interactions
-from recrl.baselines.store import load_baseline, save_baseline
+from recrl.baselines.store import (
+    CONFIG_FILE,
+    PARAMS_FILE,
+    POLICY_KINDS,
+    baseline_config,
+    load_baseline,
+    save_baseline,
+)
 from recrl.baselines.tuning import make_criterion, tune
 from recrl.config import BaselineConfig, TextConfig
 from recrl.lake import DataLayout, write_atomic
-from recrl.policies import N_RESERVED
+from recrl.policies import N_RESERVED, StateBatch
 from recrl.states.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -218,24 +241,107 @@ def fit_text_policy(interactions: Interactions, item_embeddings: np.ndarray, con
     return tune(TextPolicy, interactions, config, make_criterion(valid, config, slate_size), build=build)
 
 
-def save_text_policy(policy: TextPolicy, folder: str | Path) -> Path:
-    """``{folder}/params.safetensors`` (embeddings, popularity) + ``config.json``, as baselines are saved."""
-    return save_baseline(policy, folder)
+class TextTeamPolicy:
+    """A fitted CF baseline, with the calibrated text history part for the items it has no evidence on
+    (formula in the module docstring). ``new_items``: (V,) bool, items without train events."""
+
+    kind = "text-team"
+
+    def __init__(self, base, text: TextPolicy, new_items: np.ndarray, calibration_t: np.ndarray,
+                 calibration_c: np.ndarray, temperature: float = 1.0, name: str | None = None) -> None:
+        self.base, self.text, self.new_items = base, text, np.asarray(new_items, dtype=bool).copy()
+        self.new_items[:N_RESERVED] = False
+        # g as the knots of the isotonic fit (increasing t), evaluated by linear interpolation.
+        self.calibration_t, self.calibration_c = np.asarray(calibration_t), np.asarray(calibration_c)
+        self.hyperparameters = {"base": base.name}
+        self.temperature = temperature
+        self.name = name or f"text+{base.name}"
+        self.tuning = None
+
+    def item_scores(self, states: StateBatch) -> np.ndarray:
+        scores = self.base.item_scores(states)  # (B, V)
+        t = text_history_part(self.text, states)[:, self.new_items]  # (B, new)
+        scores[:, self.new_items] += np.interp(t, self.calibration_t, self.calibration_c)  # g(t)
+        return scores
 
 
-def load_text_policy(folder: str | Path) -> TextPolicy:
-    """The text policy saved in ``folder``, scoring exactly as it did when saved."""
-    return load_baseline(folder, kinds={TextPolicy.kind: TextPolicy})
+def text_history_part(text: TextPolicy, states: StateBatch) -> np.ndarray:
+    """(B, V) t(s, i): the text agent's scaled cosine, without its popularity prior."""
+    h = text.hyperparameters
+    return text.bag_scores(history_weights(states.history_items, text.n_items, h["decay"], int(h["history_len"])))
 
 
-def build_text_policy(layout: DataLayout, vocab: Vocabulary, interactions: Interactions, text: TextConfig,
-                      baselines: BaselineConfig, valid=None, slate_size: int | None = None) -> TextPolicy | None:
-    """The tuned text agent of a night, or None (logged) when it is switched off or the lake has no titles."""
+def text_team(baselines: Sequence, text: TextPolicy, new_items: np.ndarray, states: StateBatch,
+              max_states: int = 2000, seed: int = 0) -> TextTeamPolicy:
+    """The text agent teamed with the baseline of the best valid score (the first when none was tuned),
+    g fitted on up to ``max_states`` of ``states`` (a seeded sample of the valid days')."""
+    scored = [b for b in baselines if getattr(b, "tuning", None)]
+    base = max(scored, key=lambda b: b.tuning["score"]) if scored else baselines[0]
+    knots_t, knots_c = np.array([-1.0, 1.0]), np.zeros(2)  # g = 0: a baseline without a history part
+    if isinstance(base, HistoryPolicy) and len(states):
+        if len(states) > max_states:
+            states = states.take(np.sort(np.random.default_rng(seed).choice(len(states), max_states, replace=False)))
+        h = base.hyperparameters
+        bag = history_weights(states.history_items, base.n_items, h["decay"], int(h["history_len"]))
+        known = ~np.asarray(new_items, dtype=bool)
+        known[:N_RESERVED] = False
+        c = base.bag_scores(bag)[:, known].ravel()  # (B * known,) CF history part
+        t = text_history_part(text, states)[:, known].ravel()
+        fit = IsotonicRegression(out_of_bounds="clip").fit(t, c)
+        knots_t, knots_c = fit.X_thresholds_, fit.y_thresholds_
+    return TextTeamPolicy(base, text, new_items, knots_t, knots_c)
+
+
+def save_text_policy(policy: TextPolicy | TextTeamPolicy, folder: str | Path) -> Path:
+    """``{folder}/params.safetensors`` + ``config.json``, as baselines are saved; a team stores its
+    members' arrays under ``base.`` / ``text.`` and their configs under ``base`` / ``text``."""
+    if isinstance(policy, TextPolicy):
+        return save_baseline(policy, folder)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = ({f"base.{k}": v for k, v in policy.base.arrays().items()}
+              | {f"text.{k}": v for k, v in policy.text.arrays().items()}
+              | {"new_items": policy.new_items, "calibration_t": policy.calibration_t,
+                 "calibration_c": policy.calibration_c})
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / PARAMS_FILE))
+    config = {"kind": policy.kind, "name": policy.name, "temperature": float(policy.temperature),
+              "hyperparameters": policy.hyperparameters, "base": baseline_config(policy.base),
+              "text": baseline_config(policy.text)}
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    return folder
+
+
+def load_text_policy(folder: str | Path) -> TextPolicy | TextTeamPolicy:
+    """The text policy or team saved in ``folder``, scoring exactly as it did when saved."""
+    folder = Path(folder)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    if config["kind"] != TextTeamPolicy.kind:
+        return load_baseline(folder, kinds={TextPolicy.kind: TextPolicy})
+    arrays = load_file(str(folder / PARAMS_FILE))
+    members = {}
+    for member, kinds in (("base", POLICY_KINDS), ("text", {TextPolicy.kind: TextPolicy})):
+        saved = config[member]
+        members[member] = kinds[saved["kind"]].from_arrays(
+            {k.removeprefix(f"{member}."): v for k, v in arrays.items() if k.startswith(f"{member}.")},
+            saved["hyperparameters"], saved["name"], saved["temperature"])
+        members[member].tuning = saved.get("tuning")
+    return TextTeamPolicy(members["base"], members["text"], arrays["new_items"], arrays["calibration_t"],
+                          arrays["calibration_c"], config["temperature"], config["name"])
+
+
+def build_text_policies(layout: DataLayout, vocab: Vocabulary, interactions: Interactions, text: TextConfig,
+                        baselines: BaselineConfig, fitted_baselines: Sequence, valid=None,
+                        slate_size: int | None = None) -> list:
+    """The night's tuned text agent and its team with the best baseline; [] (logged) when switched off or
+    when the lake has no titles."""
     if not text.enabled:
         log.info("text agent: switched off (text.enabled = false)")
-        return None
+        return []
     embeddings = item_title_embeddings(layout, vocab, text)
     if embeddings is None:
         log.info("text agent: skipped, the lake's items table holds no titles (%s)", layout.items)
-        return None
-    return fit_text_policy(interactions, embeddings, baselines, valid, slate_size)
+        return []
+    agent = fit_text_policy(interactions, embeddings, baselines, valid, slate_size)
+    if valid is None or len(valid) == 0:
+        return [agent]
+    return [agent, text_team(fitted_baselines, agent, vocab.counts == 0, valid.states)]

@@ -27,7 +27,7 @@ import pyarrow as pa
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
 from recrl.agents.sequential import SequentialPolicy, load_sequential
-from recrl.agents.text import build_text_policy, save_text_policy
+from recrl.agents.text import build_text_policies, save_text_policy
 from recrl.baselines import (
     ItemKNNPolicy,
     PopularityPolicy,
@@ -85,9 +85,10 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
         policies.append((SequentialPolicy(load_sequential(layout.models / run_id)[0]), "baseline"))
     policies += [(b, "baseline") for b in baselines]
-    text_policy = build_text_policy(layout, vocab, interactions, config.text, config.baselines, valid, slate_size)
-    if text_policy is not None:  # item titles as features (recrl.agents.text); None without titles
-        policies.append((text_policy, "agent"))
+    # Item titles as features (recrl.agents.text): the text agent and its team with the best baseline.
+    text_policies = build_text_policies(layout, vocab, interactions, config.text, config.baselines, baselines,
+                                        valid, slate_size)
+    policies += [(p, "agent") for p in text_policies]
 
     by_type = {type(b): b for b in baselines}
     features = RewardFeatures(by_type[PopularityPolicy], by_type[ItemKNNPolicy], by_type[PureSVDPolicy], slate_size)
@@ -106,8 +107,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
-        elif policy is text_policy:
-            saved = str(save_text_policy(policy, layout.models / run_id / "text"))
+        elif policy in text_policies:
+            saved = str(save_text_policy(policy, layout.models / run_id / policy.name))
         policy_rows.append(result.policy | {"checkpoint": saved, "config_json": policy_config_json(policy, config)})
         estimate_rows += result.estimates
         ranking_rows += result.ranking
