@@ -22,16 +22,17 @@ An item with no title (or the unknown item) has e = 0: it adds nothing to p(s) a
 prior. Its settings (decay, history_len, pop_weight) are tuned on the valid days exactly as the
 baselines are (``recrl.baselines.tuning.tune``).
 
-``TextTeamPolicy`` pairs the text agent with the best collaborative-filtering baseline (highest valid
-score). A CF baseline's score is a history part c(s, i) (scaled so the best item scores 1) plus the
-popularity prior; an item with no train events (count 0 in the vocabulary: a new item) has c = 0, so
-the team gives it the history part a known item with the same title similarity t(s, i) (the text
-agent's history part) gets on average: g(t) = E[c | t], a monotone (isotonic) regression of c on t
-fitted over the valid days' states and the known items,
+``TextTeamPolicy`` pairs the text agent with the policy of the best valid score among the others
+(baselines, SASRec, the actor-critic; scored by the baselines' tuning criterion). That policy knows
+nothing about an item with no train events (count 0 in the vocabulary: a new item): it gives it a prior
+or an untrained embedding's score. The team keeps its scores for known items and gives a new item the
+score a known item with the same title similarity t(s, i) (the text agent's cosine part) gets from it
+on average: g(t) = E[base(s, j) | t(s, j) = t], a monotone (isotonic) regression fitted over a sample of
+the valid days' states and all known items,
 
-    score(s, i) = base(s, i) + 1[i new] g(t(s, i))
+    score(s, i) = base(s, i)      if i is known,       g(t(s, i))      if i is new.
 
-Known items keep exactly the baseline's scores; nothing is tuned on new items (the valid days hold none).
+Nothing is tuned on new items (the valid days hold none).
 
 Measured on the cold-start world: docs/text.md.
 """
@@ -242,26 +243,25 @@ def fit_text_policy(interactions: Interactions, item_embeddings: np.ndarray, con
 
 
 class TextTeamPolicy:
-    """A fitted CF baseline, with the calibrated text history part for the items it has no evidence on
-    (formula in the module docstring). ``new_items``: (V,) bool, items without train events."""
+    """The best other policy for known items, its title-calibrated score g(t) for new ones (formula in the
+    module docstring). ``new_items``: (V,) bool, items without train events; g by its isotonic knots."""
 
     kind = "text-team"
 
     def __init__(self, base, text: TextPolicy, new_items: np.ndarray, calibration_t: np.ndarray,
-                 calibration_c: np.ndarray, temperature: float = 1.0, name: str | None = None) -> None:
+                 calibration_score: np.ndarray, temperature: float = 1.0, name: str | None = None) -> None:
         self.base, self.text, self.new_items = base, text, np.asarray(new_items, dtype=bool).copy()
         self.new_items[:N_RESERVED] = False
-        # g as the knots of the isotonic fit (increasing t), evaluated by linear interpolation.
-        self.calibration_t, self.calibration_c = np.asarray(calibration_t), np.asarray(calibration_c)
+        self.calibration_t, self.calibration_score = np.asarray(calibration_t), np.asarray(calibration_score)
         self.hyperparameters = {"base": base.name}
         self.temperature = temperature
         self.name = name or f"text+{base.name}"
         self.tuning = None
 
     def item_scores(self, states: StateBatch) -> np.ndarray:
-        scores = self.base.item_scores(states)  # (B, V)
+        scores = np.array(self.base.item_scores(states), dtype=np.float64)  # (B, V)
         t = text_history_part(self.text, states)[:, self.new_items]  # (B, new)
-        scores[:, self.new_items] += np.interp(t, self.calibration_t, self.calibration_c)  # g(t)
+        scores[:, self.new_items] = np.interp(t, self.calibration_t, self.calibration_score)  # g(t)
         return scores
 
 
@@ -271,69 +271,81 @@ def text_history_part(text: TextPolicy, states: StateBatch) -> np.ndarray:
     return text.bag_scores(history_weights(states.history_items, text.n_items, h["decay"], int(h["history_len"])))
 
 
-def text_team(baselines: Sequence, text: TextPolicy, new_items: np.ndarray, states: StateBatch,
-              max_states: int = 2000, seed: int = 0) -> TextTeamPolicy:
-    """The text agent teamed with the baseline of the best valid score (the first when none was tuned),
-    g fitted on up to ``max_states`` of ``states`` (a seeded sample of the valid days')."""
-    scored = [b for b in baselines if getattr(b, "tuning", None)]
-    base = max(scored, key=lambda b: b.tuning["score"]) if scored else baselines[0]
-    knots_t, knots_c = np.array([-1.0, 1.0]), np.zeros(2)  # g = 0: a baseline without a history part
-    if isinstance(base, HistoryPolicy) and len(states):
-        if len(states) > max_states:
-            states = states.take(np.sort(np.random.default_rng(seed).choice(len(states), max_states, replace=False)))
-        h = base.hyperparameters
-        bag = history_weights(states.history_items, base.n_items, h["decay"], int(h["history_len"]))
-        known = ~np.asarray(new_items, dtype=bool)
-        known[:N_RESERVED] = False
-        c = base.bag_scores(bag)[:, known].ravel()  # (B * known,) CF history part
-        t = text_history_part(text, states)[:, known].ravel()
-        fit = IsotonicRegression(out_of_bounds="clip").fit(t, c)
-        knots_t, knots_c = fit.X_thresholds_, fit.y_thresholds_
-    return TextTeamPolicy(base, text, new_items, knots_t, knots_c)
+def text_team(candidates: Sequence, text: TextPolicy, new_items: np.ndarray, valid, config: BaselineConfig,
+              max_states: int = 2000) -> TextTeamPolicy:
+    """The text agent teamed with the candidate of the best valid score (``make_criterion``: SNIPS, or
+    NDCG@10 without propensities), g fitted on up to ``max_states`` of the valid states (seeded sample)."""
+    criterion = make_criterion(valid, config)
+    valid_scores = [criterion.score(policy)["score"] for policy in candidates]
+    base = candidates[int(np.argmax(valid_scores))]
+    log.info("text team: base %s (valid %s %s)", base.name, criterion.name,
+             {p.name: round(v, 5) for p, v in zip(candidates, valid_scores, strict=True)})
+    states = valid.states
+    if len(states) > max_states:
+        rng = np.random.default_rng(config.tuning_seed)
+        states = states.take(np.sort(rng.choice(len(states), max_states, replace=False)))
+    known = ~np.asarray(new_items, dtype=bool)
+    known[:N_RESERVED] = False
+    score = np.asarray(base.item_scores(states))[:, known].ravel()  # (B * known,)
+    t = text_history_part(text, states)[:, known].ravel()
+    fit = IsotonicRegression(out_of_bounds="clip").fit(t, score)
+    knots_t, knots_score = fit.X_thresholds_, fit.y_thresholds_
+    last = np.r_[knots_t[1:] != knots_t[:-1], True]  # a step repeats its t: keep its upper end, so t increases
+    return TextTeamPolicy(base, text, new_items, knots_t[last], knots_score[last])
 
 
 def save_text_policy(policy: TextPolicy | TextTeamPolicy, folder: str | Path) -> Path:
-    """``{folder}/params.safetensors`` + ``config.json``, as baselines are saved; a team stores its
-    members' arrays under ``base.`` / ``text.`` and their configs under ``base`` / ``text``."""
+    """``{folder}/params.safetensors`` + ``config.json``, as baselines are saved. A team stores the text
+    agent's arrays under ``text.``, g and the new items; and its base's arrays under ``base.`` when the base
+    is a baseline (an agent's base is its own checkpoint, named in ``base``)."""
     if isinstance(policy, TextPolicy):
         return save_baseline(policy, folder)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = ({f"base.{k}": v for k, v in policy.base.arrays().items()}
-              | {f"text.{k}": v for k, v in policy.text.arrays().items()}
-              | {"new_items": policy.new_items, "calibration_t": policy.calibration_t,
-                 "calibration_c": policy.calibration_c})
+    arrays = {f"text.{k}": v for k, v in policy.text.arrays().items()} | {
+        "new_items": policy.new_items, "calibration_t": policy.calibration_t,
+        "calibration_score": policy.calibration_score}
+    base = {"name": policy.base.name, "kind": getattr(policy.base, "kind", None)}
+    if base["kind"] in POLICY_KINDS:
+        arrays |= {f"base.{k}": v for k, v in policy.base.arrays().items()}
+        base = baseline_config(policy.base)
     save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / PARAMS_FILE))
     config = {"kind": policy.kind, "name": policy.name, "temperature": float(policy.temperature),
-              "hyperparameters": policy.hyperparameters, "base": baseline_config(policy.base),
-              "text": baseline_config(policy.text)}
+              "hyperparameters": policy.hyperparameters, "base": base, "text": baseline_config(policy.text)}
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
     return folder
 
 
-def load_text_policy(folder: str | Path) -> TextPolicy | TextTeamPolicy:
-    """The text policy or team saved in ``folder``, scoring exactly as it did when saved."""
+def load_text_policy(folder: str | Path, base=None) -> TextPolicy | TextTeamPolicy:
+    """The text policy or team saved in ``folder``, scoring exactly as it did when saved. A team whose
+    base is an agent needs that agent, loaded from its checkpoint, as ``base``."""
     folder = Path(folder)
     config = json.loads((folder / CONFIG_FILE).read_text())
     if config["kind"] != TextTeamPolicy.kind:
         return load_baseline(folder, kinds={TextPolicy.kind: TextPolicy})
     arrays = load_file(str(folder / PARAMS_FILE))
-    members = {}
-    for member, kinds in (("base", POLICY_KINDS), ("text", {TextPolicy.kind: TextPolicy})):
-        saved = config[member]
-        members[member] = kinds[saved["kind"]].from_arrays(
-            {k.removeprefix(f"{member}."): v for k, v in arrays.items() if k.startswith(f"{member}.")},
+
+    def member(prefix: str, saved: dict, kinds: dict):
+        policy = kinds[saved["kind"]].from_arrays(
+            {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)},
             saved["hyperparameters"], saved["name"], saved["temperature"])
-        members[member].tuning = saved.get("tuning")
-    return TextTeamPolicy(members["base"], members["text"], arrays["new_items"], arrays["calibration_t"],
-                          arrays["calibration_c"], config["temperature"], config["name"])
+        policy.tuning = saved.get("tuning")
+        return policy
+
+    if base is None:
+        if config["base"]["kind"] not in POLICY_KINDS:
+            raise ValueError(f"{folder}: the team's base {config['base']['name']!r} is an agent: pass it as base")
+        base = member("base.", config["base"], POLICY_KINDS)
+    text = member("text.", config["text"], {TextPolicy.kind: TextPolicy})
+    return TextTeamPolicy(base, text, arrays["new_items"], arrays["calibration_t"], arrays["calibration_score"],
+                          config["temperature"], config["name"])
 
 
 def build_text_policies(layout: DataLayout, vocab: Vocabulary, interactions: Interactions, text: TextConfig,
-                        baselines: BaselineConfig, fitted_baselines: Sequence, valid=None,
+                        baselines: BaselineConfig, candidates: Sequence, valid=None,
                         slate_size: int | None = None) -> list:
-    """The night's tuned text agent and its team with the best baseline; [] (logged) when switched off or
-    when the lake has no titles."""
+    """The night's tuned text agent and its team with the best of ``candidates`` (the other policies) on
+    ``valid``; [] (logged) when switched off or when the lake has no titles."""
     if not text.enabled:
         log.info("text agent: switched off (text.enabled = false)")
         return []
@@ -344,4 +356,4 @@ def build_text_policies(layout: DataLayout, vocab: Vocabulary, interactions: Int
     agent = fit_text_policy(interactions, embeddings, baselines, valid, slate_size)
     if valid is None or len(valid) == 0:
         return [agent]
-    return [agent, text_team(fitted_baselines, agent, vocab.counts == 0, valid.states)]
+    return [agent, text_team(candidates, agent, vocab.counts == 0, valid, baselines)]

@@ -85,9 +85,9 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
         policies.append((SequentialPolicy(load_sequential(layout.models / run_id)[0]), "baseline"))
     policies += [(b, "baseline") for b in baselines]
-    # Item titles as features (recrl.agents.text): the text agent and its team with the best baseline.
-    text_policies = build_text_policies(layout, vocab, interactions, config.text, config.baselines, baselines,
-                                        valid, slate_size)
+    # Item titles as features (recrl.agents.text): the text agent, and its team with the best policy so far.
+    text_policies = build_text_policies(layout, vocab, interactions, config.text, config.baselines,
+                                        [p for p, _ in policies], valid, slate_size)
     policies += [(p, "agent") for p in text_policies]
 
     by_type = {type(b): b for b in baselines}

@@ -20,9 +20,11 @@ from recrl.agents.text import (
     load_text_policy,
     read_item_titles,
     save_text_policy,
+    text_history_part,
     text_model_dir,
+    text_team,
 )
-from recrl.baselines import interactions_from_transitions
+from recrl.baselines import fit_baselines, interactions_from_transitions, make_criterion
 from recrl.config import ConfigError, TextConfig
 from recrl.ingest import ingest
 from recrl.lake import DataLayout
@@ -168,3 +170,34 @@ def test_tuned_on_valid_and_reloaded_scores_identically(cold_world, embeddings, 
     assert (loaded.name, loaded.temperature, loaded.hyperparameters) == (
         policy.name, policy.temperature, policy.hyperparameters)
     np.testing.assert_array_equal(loaded.item_scores(test.states), policy.item_scores(test.states))
+
+
+def test_the_team_keeps_the_best_policys_scores_on_known_items_and_ranks_new_ones_by_title(
+        cold_world, embeddings, tmp_path) -> None:
+    config, layout = cold_world
+    vocab = load_vocab(layout)
+    interactions = interactions_from_transitions(load_transitions(layout, "train"), vocab.size)
+    valid = to_arrays(load_transitions(layout, "valid", kind="bandit"), config.states.history_len)
+    test = to_arrays(load_transitions(layout, "test", kind="bandit"), config.states.history_len)
+    baselines = fit_baselines(interactions, config.baselines, valid=valid)
+    agent = fit_text_policy(interactions, embeddings, config.baselines, valid)
+    new_items = vocab.counts == 0
+    team = text_team(baselines, agent, new_items, valid, config.baselines)
+    criterion = make_criterion(valid, config.baselines)
+    best = max(baselines, key=lambda b: criterion.score(b)["score"])
+    assert team.base is best and team.name == f"text+{best.name}"
+    team_scores, base_scores = team.item_scores(test.states), best.item_scores(test.states)
+    known = ~new_items
+    np.testing.assert_array_equal(team_scores[:, known], base_scores[:, known])
+    # New items: g is monotone in title similarity, so their order within a state is the text agent's.
+    assert np.all(np.diff(team.calibration_score) >= 0) and new_items[N_RESERVED:].sum() == N_COLD
+    cold = np.flatnonzero(new_items)
+    t = text_history_part(agent, test.states)[:, cold]
+    rows = np.arange(len(test))
+    highest, lowest = team_scores[:, cold][rows, t.argmax(axis=1)], team_scores[:, cold][rows, t.argmin(axis=1)]
+    assert np.all(highest >= lowest - 1e-12)  # interpolation rounding within a segment
+    assert np.ptp(team_scores[:, cold], axis=1).mean() > 0  # the titles do separate them
+    loaded = load_text_policy(save_text_policy(team, tmp_path / "team"))
+    assert (loaded.name, loaded.temperature, loaded.hyperparameters) == (team.name, team.temperature,
+                                                                         team.hyperparameters)
+    np.testing.assert_array_equal(loaded.item_scores(test.states), team_scores)
