@@ -191,7 +191,8 @@ def test_the_team_keeps_the_best_policys_scores_on_known_items_and_ranks_new_one
     np.testing.assert_array_equal(team_scores[:, known], base_scores[:, known])
     # New items: g is monotone in title similarity, so their order within a state is the text agent's.
     assert np.all(np.diff(team.calibration_score) >= 0) and new_items[N_RESERVED:].sum() == N_COLD
-    cold = np.flatnonzero(new_items)
+    cold = np.flatnonzero(team.new_items)  # the reserved indices are not new items
+    assert len(cold) == N_COLD
     t = text_history_part(agent, test.states)[:, cold]
     rows = np.arange(len(test))
     highest, lowest = team_scores[:, cold][rows, t.argmax(axis=1)], team_scores[:, cold][rows, t.argmin(axis=1)]
