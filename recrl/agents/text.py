@@ -344,8 +344,9 @@ def load_text_policy(folder: str | Path, base=None) -> TextPolicy | TextTeamPoli
 def build_text_policies(layout: DataLayout, vocab: Vocabulary, interactions: Interactions, text: TextConfig,
                         baselines: BaselineConfig, candidates: Sequence, valid=None,
                         slate_size: int | None = None) -> list:
-    """The night's tuned text agent and its team with the best of ``candidates`` (the other policies) on
-    ``valid``; [] (logged) when switched off or when the lake has no titles."""
+    """The night's tuned text agent and, where the vocabulary has new items (no train events), its team
+    with the best of ``candidates`` (the other policies) on ``valid``; [] (logged) when switched off or
+    when the lake has no titles."""
     if not text.enabled:
         log.info("text agent: switched off (text.enabled = false)")
         return []
@@ -354,6 +355,8 @@ def build_text_policies(layout: DataLayout, vocab: Vocabulary, interactions: Int
         log.info("text agent: skipped, the lake's items table holds no titles (%s)", layout.items)
         return []
     agent = fit_text_policy(interactions, embeddings, baselines, valid, slate_size)
-    if valid is None or len(valid) == 0:
+    new_items = vocab.counts == 0
+    if not new_items[N_RESERVED:].any() or valid is None or len(valid) == 0:
+        log.info("text agent: no team (no new items, or no valid decisions): it would only repeat its base")
         return [agent]
-    return [agent, text_team(candidates, agent, vocab.counts == 0, valid, baselines)]
+    return [agent, text_team(candidates, agent, new_items, valid, baselines)]
