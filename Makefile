@@ -24,7 +24,7 @@ TORCH_FIND := $(if $(TORCH_LOCAL),--find-links $(TORCH_WHEELS),)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q uv
-	$(VENV)/bin/uv pip install -q --python $(PY) $(TORCH_FIND) '$(TORCH_SPEC)' -e '.[dev]'
+	$(VENV)/bin/uv pip install -q --python $(PY) $(TORCH_FIND) '$(TORCH_SPEC)' -e '.[dev,text]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -439,6 +439,17 @@ def _distinct(value: tuple[Any, ...]) -> tuple[Any, ...]:
     return value
 
 
+@_config_model("text")
+class TextConfig:
+    """The text agent (``recrl.agents.text``): item titles embedded by the packaged all-MiniLM-L6-v2;
+    its history settings are tuned on the valid days with the baselines' search (``baselines``)."""
+
+    enabled: pydantic.StrictBool = True
+    """Evaluate the text agent where the lake's items table has titles (needs the ``text`` extra)."""
+    batch_size: Count = 64
+    """Titles per forward pass of the sentence model (only titles missing from the cache are embedded)."""
+
+
 @_config_model("eval")
 class EvalConfig:
     """Off-policy estimates and ranking metrics on the held-out test split."""
@@ -590,6 +601,8 @@ class PipelineConfig:
     """The supervised SASRec-style baseline."""
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     """The baseline policies."""
+    text: TextConfig = field(default_factory=TextConfig)
+    """The text agent (item titles as features)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Off-policy evaluation."""
     gate: GateConfig = field(default_factory=GateConfig)

@@ -10,6 +10,7 @@ hive-style folders: by event date, then by a shard of the user id.
     {root}/lake/items/                              item attributes
     {root}/lake/reconciliation/                     one record per ingested file and batch
     {root}/states/                                  vocabulary and transitions (DuckDB-built Parquet)
+    {root}/embeddings/                              item title embeddings cached by text hash (Parquet)
     {root}/models/{run_id}/                         checkpoints (safetensors) + config JSON
     {root}/reports/{run_id}/                        Markdown/HTML/PNG report
     {root}/warehouse.duckdb                         result tables people query
@@ -68,6 +69,11 @@ class DataLayout:
     @property
     def states(self) -> Path:
         return self.root / "states"
+
+    @property
+    def embeddings(self) -> Path:
+        """Pretrained text embeddings of item titles, one Parquet file per model (``recrl.agents.text``)."""
+        return self.root / "embeddings"
 
     @property
     def models(self) -> Path:

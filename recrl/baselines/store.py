@@ -8,6 +8,7 @@ record. No pickle: loading reads only numbers and JSON, and rebuilds a policy th
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +44,16 @@ def save_baseline(policy, folder: str | Path) -> Path:
     return folder
 
 
-def load_baseline(folder: str | Path):
-    """The baseline saved in ``folder``, scoring exactly as it did when saved."""
+def load_baseline(folder: str | Path, kinds: Mapping[str, type] = POLICY_KINDS):
+    """The policy saved in ``folder``, scoring exactly as it did when saved; ``kinds`` the classes it
+    may be (the text agent, ``recrl.agents.text``, saves the same way)."""
     folder = Path(folder)
     config = json.loads((folder / CONFIG_FILE).read_text())
-    if config["kind"] not in POLICY_KINDS:
+    if config["kind"] not in kinds:
         raise ValueError(
-            f"{folder}: unknown baseline kind {config['kind']!r} (known: {sorted(POLICY_KINDS)})"
+            f"{folder}: unknown baseline kind {config['kind']!r} (known: {sorted(kinds)})"
         )
-    policy = POLICY_KINDS[config["kind"]].from_arrays(
+    policy = kinds[config["kind"]].from_arrays(
         load_file(str(folder / PARAMS_FILE)), config["hyperparameters"], config["name"], config["temperature"]
     )
     policy.tuning = config.get("tuning")

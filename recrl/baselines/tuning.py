@@ -55,6 +55,7 @@ SEARCH_SPACES: dict[str, dict[str, tuple]] = {
     | {"neighbors": (10, 20, 50, 100, 200), "shrink": (0.0, 5.0, 20.0, 100.0), "sequential": (False, True)},
     "session-knn": _HISTORY | {"neighbors": (20, 50, 100, 200, 500), "sample": (250, 500, 1000, 2500, 10000)},
     "pure-svd": _HISTORY | {"n_factors": (4, 8, 16, 32, 64, 128)},
+    "text": _HISTORY,  # the text agent (recrl.agents.text): title similarity to the same history bag
 }
 """Values the random search draws from, per baseline ``kind`` (each hyperparameter independently)."""
 
@@ -157,11 +158,15 @@ def make_criterion(
     return ValidCriterion(name, valid, tuple(config.temperatures), slate_size)
 
 
-def tune(policy_class: type, interactions: Interactions, config: BaselineConfig, criterion: ValidCriterion):
-    """The best configuration of ``policy_class`` on ``criterion``, fitted, with ``.tuning`` recorded."""
+def tune(policy_class: type, interactions: Interactions, config: BaselineConfig, criterion: ValidCriterion,
+         build=None):
+    """The best configuration of ``policy_class`` on ``criterion``, fitted, with ``.tuning`` recorded.
+
+    ``build(interactions, config, **params)`` makes each candidate (default ``policy_class``; the text
+    agent binds its item embeddings this way)."""
     trials, per_row, best, best_key, best_index = [], [], None, None, 0
     for index, params in enumerate(candidate_configurations(policy_class, interactions, config)):
-        policy = policy_class(interactions, config, **params)
+        policy = (build or policy_class)(interactions, config, **params)
         result = criterion.score(policy)
         per_row.append(result.pop("per_row"))
         trials.append({"hyperparameters": params} | result)

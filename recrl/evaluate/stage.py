@@ -1,11 +1,12 @@
 """Evaluation stage: every policy on the held-out test days, written to the warehouse.
 
 Reads ``{data}/states`` (vocabulary, transitions), the actor-critic checkpoint and, for simulated logs,
-``{data}/truth``. Policies: the actor-critic, the popularity and CF baselines (fitted on the train
-split), the logging policy as logged, and (simulator) the oracle; with ``coordinator.enabled`` also the
-click / purchase specialists (when trained), the exploration agent and the team that fuses every agent
-(``recrl.agents.coordinator``: weights and fusion chosen on valid, rows of ``agent_weights``). Each
-learned policy's temperature is chosen on the valid split; only test-split numbers are reported.
+``{data}/truth``. Policies: the actor-critic, the text agent (where the lake's items have titles), the
+popularity and CF baselines (fitted on the train split), the logging policy as logged, and (simulator)
+the oracle; with ``coordinator.enabled`` also the click / purchase specialists (when trained), the
+exploration agent and the team that fuses every agent (``recrl.agents.coordinator``: weights and fusion
+chosen on valid, rows of ``agent_weights``). Each learned policy's temperature is chosen on the valid
+split; only test-split numbers are reported.
 
 Decisions are the impressions (``kind = 'bandit'``) where the log has any on the test days, else the
 implicit steps (``kind = 'sequence'``: the next item interacted with, see docs/ope.md). Propensities
@@ -32,6 +33,7 @@ from recrl.agents.protocol import ActorCriticAgent, BaselineAgent, ExplorationAg
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
 from recrl.agents.sequential import SequentialPolicy, load_sequential
 from recrl.agents.specialists import load_specialists
+from recrl.agents.text import TextAgent, TextPolicy, TextTeamPolicy, build_text_policies, save_text_policy
 from recrl.baselines import (
     ItemKNNPolicy,
     PopularityPolicy,
@@ -88,6 +90,10 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
         policies.append((SequentialAgent(*load_sequential(layout.models / run_id)), "baseline"))
     policies += [(b, "baseline") for b in baselines]
+    # Item titles as features (recrl.agents.text): the text agent, and its team with the best policy so far.
+    text_policies = build_text_policies(layout, vocab, interactions, config.text, config.baselines,
+                                        [p for p, _ in policies], valid, slate_size)
+    policies += [(p, "agent") for p in text_policies]
     coordinator = config.coordinator
     if coordinator.enabled:
         policies += [(specialist, "agent") for specialist in load_specialists(layout, run_id)]
@@ -115,12 +121,16 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
+        elif policy in text_policies:
+            saved = str(save_text_policy(policy, layout.models / run_id / policy.name))
         policy_rows.append(result.policy | {"checkpoint": saved, "config_json": policy_config_json(policy, config)})
         estimate_rows += result.estimates
         ranking_rows += result.ranking
 
     if coordinator.enabled:  # every agent's temperature is chosen: fuse them, choose on valid, judge on test
-        agents = [BaselineAgent(p) if p in baselines else p for p, _ in policies]
+        # Every agent behind the one interface; the text team is already a fusion (of text and one policy).
+        agents = [BaselineAgent(p) if p in baselines else TextAgent(p) if isinstance(p, TextPolicy) else p
+                  for p, _ in policies if not isinstance(p, TextTeamPolicy)]
         valid_q_logged, valid_q_candidates = fit_reward_model(features, valid, config.eval, train_kind)
         valid_days = ValidDays.of(valid, valid_q_logged, valid_q_candidates, coordinator.min_support)
         team, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,

@@ -52,7 +52,7 @@ BATCH_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 GLOB_CHARACTERS = re.compile(r"[*?\[]")
 SKIPPED_FOLDERS = frozenset({"lake", STAGING_DIR})
 """Folder names never searched for input: a recrl lake under a data root and its staging area."""
-SIDE_FILES: dict[str, frozenset[str]] = {"obd": frozenset({"item_context.csv"})}
+SIDE_FILES: dict[str, frozenset[str]] = {"obd": frozenset({"item_context.csv"}), "events": frozenset({"items.csv"})}
 """Per format, file names read beside a log (not logs themselves): left out when a folder or glob is expanded."""
 BLANK_PROBE_BYTES = 1 << 20
 """Files up to this size are checked for holding only whitespace (ingested as empty, without parsing)."""
@@ -462,6 +462,9 @@ def _stage_files(
                 if candidates.items is not None:
                     writer.stage_items(candidates.items, fmt, file_index)
                 count.update(input=candidates.events.height, accepted=accepted.height, quarantined=rejected.height)
+        side_items = getattr(reader, "read_side_items", None)  # a catalogue beside the log (events: items.csv)
+        if side_items is not None and (items := side_items(path)) is not None:
+            writer.stage_items(items, fmt, file_index)
         if positions == "zero-based" and _looks_one_based(seen_positions):
             shutil.rmtree(writer.staging, ignore_errors=True)  # nothing of the batch is published
             raise ValueError(

@@ -3,7 +3,7 @@
 The statements run in this order on one in-memory connection, each building a temp table the next
 ones read (every file's header says what it builds and from what):
 
-    unordered (a setting) -> events -> sessions, sessioned_events (a view) -> split_dates -> vocab
+    unordered (a setting) -> events -> sessions, sessioned_events (a view) -> split_dates -> vocab (+ catalogue)
            -> users -> history (fetched) -> bandit_decisions, sequence_decisions (views)
            -> transitions (streamed) -> write_vocab
 
@@ -34,7 +34,7 @@ from recrl.sql import connect, parquet_glob, run_sql, stream_sql
 from recrl.stages import StageSummary
 from recrl.states.export import KINDS, SPLITS, TRANSITIONS_DIR
 from recrl.states.history import FeedbackHistory
-from recrl.states.vocab import VOCAB_FILE, read_vocab_table, vocab_path
+from recrl.states.vocab import VOCAB_FILE, read_catalogue_ids, read_vocab_table, vocab_path
 from recrl.states.write import write_transitions
 
 
@@ -100,6 +100,7 @@ def _build_tables(con: duckdb.DuckDBPyConnection, layout: DataLayout, config: St
             f"valid_days={config.valid_days} and at least one train date"
         )
     con.register("previous_vocab", read_vocab_table(vocab_path(layout)))
+    con.register("catalogue", read_catalogue_ids(layout))
     run_sql(con, "states/vocab", min_item_count=config.min_item_count)
     run_sql(con, "states/users")
     run_sql(con, "states/bandit_decisions")

@@ -9,6 +9,10 @@ Stable across nights: an item keeps its index forever; items that a later night'
 holds for the first time (at least ``min_item_count`` times) are appended. It is built from the
 train split only, so an item first seen in valid or test maps to 1 (unknown) until a later
 night's train split contains it: the evaluation never sees an embedding trained on its own days.
+The one exception is the catalogue: items of the lake's items table (``{lake}/items``) that never
+occur in train are appended after them with ``count`` 0, so a new item with a title but no history yet
+has an index and can be recommended (each policy scores it as it scores any unseen item; the text
+agent, ``recrl.agents.text``, from its title). Nothing about its events enters the vocabulary.
 """
 
 from __future__ import annotations
@@ -41,6 +45,19 @@ VOCAB_SCHEMA = pa.schema(
 
 def vocab_path(layout: DataLayout) -> Path:
     return layout.states / VOCAB_FILE
+
+
+CATALOGUE_SCHEMA = pa.schema([pa.field("item_id", pa.string(), nullable=False)])
+
+
+def read_catalogue_ids(layout: DataLayout) -> pa.Table:
+    """Distinct item ids of the lake's items table (every format's files), sorted; empty without one."""
+    files = sorted(layout.items.glob("**/*.parquet"))
+    if not files:
+        return pa.Table.from_batches([], schema=CATALOGUE_SCHEMA)
+    ids = pa.chunked_array([pq.read_table(f, columns=["item_id"]).column("item_id").cast(pa.string()) for f in files])
+    unique = pc.unique(ids.combine_chunks().drop_null())
+    return pa.Table.from_arrays([pc.take(unique, pc.array_sort_indices(unique))], schema=CATALOGUE_SCHEMA)
 
 
 def read_vocab_table(path: Path) -> pa.Table:

@@ -26,6 +26,7 @@ from recrl.agents.protocol import (
 )
 from recrl.agents.sequential import train_sequential
 from recrl.agents.specialists import objective_rewards
+from recrl.agents.text import TextAgent, fit_text_policy
 from recrl.baselines import fit_baselines, interactions_from_transitions
 from recrl.config import AgentConfig, BaselineConfig, CoordinatorConfig, SequentialConfig
 from recrl.policies import N_RESERVED, slate_size_of
@@ -109,6 +110,13 @@ def gate_team(world: World, seed: int) -> Agent:
     return Team(agents, "gate", gate=gate)
 
 
+def text(world: World, seed: int) -> Agent:
+    # The contract is the interface, not the model: unit title embeddings drawn with the seed.
+    embeddings = np.random.default_rng(seed).normal(size=(world.shape.n_items, 8)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return TextAgent(fit_text_policy(world.interactions, embeddings, BaselineConfig(tuning_trials=1)))
+
+
 AGENT_BUILDERS: dict[str, Callable[[World, int], Agent]] = {
     "actor-critic": actor_critic,
     "purchase-specialist": purchase_specialist,
@@ -118,6 +126,7 @@ AGENT_BUILDERS: dict[str, Callable[[World, int], Agent]] = {
     "session-knn": baseline(2),
     "pure-svd": baseline(3),
     "exploration": exploration,
+    "text": text,
     "team-average": static_team("average"),
     "team-borda": static_team("borda"),
     "team-gate": gate_team,

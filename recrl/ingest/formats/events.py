@@ -22,11 +22,13 @@ import pyarrow.parquet as pq
 from recrl.ingest.formats.common import Candidates, finish_candidates, split_csv_lines, take_header
 from recrl.ingest.lines import LineReader
 from recrl.ingest.reasons import ENCODING_ERROR, MALFORMED_LINE, WRONG_TYPE
-from recrl.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS
+from recrl.schema import CANONICAL_COLUMNS, ITEM_SCHEMA, REQUIRED_COLUMNS
 
 TS_FORMAT = "iso"
 EXTENSIONS = (".csv", ".jsonl", ".ndjson", ".parquet")
 PARQUET_BATCH_ROWS = 500_000
+ITEMS_FILE = "items.csv"
+"""The catalogue a log may carry beside it (the simulator writes one): ``recrl.schema.ITEM_SCHEMA`` columns."""
 
 
 def read(path: Path, block_bytes: int) -> Iterator[Candidates]:
@@ -39,6 +41,20 @@ def read(path: Path, block_bytes: int) -> Iterator[Candidates]:
     if suffix == ".parquet":
         return _read_parquet(path)
     raise ValueError(f"events file {path} must end in one of {', '.join(EXTENSIONS)}")
+
+
+def read_side_items(path: Path) -> pl.DataFrame | None:
+    """The catalogue ``items.csv`` beside the events file ``path`` as an items table (item_id, title,
+    category, as text), or None when there is none; rows without an item id are dropped."""
+    items_path = path.parent / ITEMS_FILE
+    if not items_path.is_file():
+        return None
+    items = pl.read_csv(items_path, infer_schema=False)
+    if "item_id" not in items.columns:
+        raise ValueError(f"item catalogue {items_path} lacks the item_id column; found {items.columns}")
+    columns = [pl.col(name) if name in items.columns else pl.lit(None, dtype=pl.String).alias(name)
+               for name in ITEM_SCHEMA.names]
+    return items.select(columns).filter(pl.col("item_id").is_not_null()).unique(maintain_order=True)
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
