@@ -22,7 +22,7 @@ def evaluated(tiny_pipeline):
 
 
 def learned_policies(frames) -> int:
-    return int((frames["policies"]["kind"].is_in(["agent", "baseline"])).sum())
+    return int((frames["policies"]["kind"].is_in(["agent", "baseline", "team"])).sum())
 
 
 def test_every_policy_gets_every_estimator_and_a_true_value(evaluated) -> None:
