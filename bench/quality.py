@@ -5,7 +5,8 @@ data root, ingest, build states, train the actor-critic and run the evaluation s
 ``pipelines/nightly.py`` does (without Prefect and the warehouse). Per policy that ``evaluate_run``
 returns (so new baselines or agents added there appear here unchanged): its true value, DR with its
 95% bootstrap CI and whether the CI covers the truth, and the true value of the same scores served
-greedily (temperature ``GREEDY_TEMPERATURE``) through the same truth function. Per world: the uniform,
+greedily (the deterministic top-K slate, ``recrl.evaluate.offpolicy.GREEDY``) through the same truth
+function, so the value given up by the explored (valid-chosen) temperature is true - greedy. Per world: the uniform,
 logging and oracle true values on the test day.
 
 Seeds are either for tuning ("tune", ``TUNE_SEEDS``) or held out ("report", ``REPORT_SEEDS``); by
@@ -19,6 +20,7 @@ default only held-out seeds are run, written and printed. JSON to ``bench/result
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import multiprocessing
@@ -37,7 +39,7 @@ import polars as pl
 import recrl.evaluate.stage as stage
 from recrl.agents.fit import fit_actor_critic, fit_sequential
 from recrl.config import AgentConfig, EvalConfig, SequentialConfig
-from recrl.evaluate.offpolicy import score_states
+from recrl.evaluate.offpolicy import GREEDY, score_states
 from recrl.ingest import ingest
 from recrl.lake import DataLayout
 from recrl.simulate import write_logs
@@ -45,8 +47,6 @@ from recrl.simulate.diagnostics import reference_values
 from recrl.simulate.scenarios import REPORT_SEEDS, SCENARIOS, TUNE_SEEDS, Scenario
 from recrl.states import build_states
 
-GREEDY_TEMPERATURE = 1e-3
-"""Serving temperature of the 'greedy' true value (scores -> nearly their top-K)."""
 SIZES = {"n_users": 1500, "n_days": 5}
 """World sizes of the full suite (train 3 days, valid 1, test 1)."""
 QUICK_SIZES = {"n_users": 400, "n_days": 4}
@@ -67,9 +67,9 @@ def evaluation_blocker(scenario: Scenario, sizes: dict) -> str | None:
 
 
 @contextmanager
-def greedy_truth_recorder(temperature: float):
+def greedy_truth_recorder():
     """Wrap the evaluation stage's ``evaluate_policy`` so that every policy it scores also gets the true
-    value of its test scores served at ``temperature``, through the stage's own truth function.
+    value of its deterministic top-K slate on the test decisions, through the stage's own truth function.
 
     Yields a dict policy name -> greedy true value. The wrapper only reads the arguments, so any
     policy evaluate_run adds is covered without changes here.
@@ -84,7 +84,7 @@ def greedy_truth_recorder(temperature: float):
         truth, policy, test = bound["truth"], bound["policy"], bound["test"]
         if truth is not None:
             scores = score_states(policy, test.states)
-            greedy[result.policy["policy"]] = float(truth(test, scores, temperature).mean())
+            greedy[result.policy["policy"]] = float(truth(test, scores, GREEDY).mean())
         return result
 
     stage.evaluate_policy = recording
@@ -123,7 +123,7 @@ def run_world(scenario: Scenario, seed: int, role: str, sizes: dict, sections: d
         if blocker:  # the stages before evaluation ran: they are checked on this world too
             raise NotImplementedError(f"not evaluated: {blocker}")
         mark = time.perf_counter()
-        with greedy_truth_recorder(GREEDY_TEMPERATURE) as greedy:
+        with greedy_truth_recorder() as greedy:
             frames = stage.evaluate_run(layout, config, run_id, str(checkpoint))
         timing["evaluate"] = time.perf_counter() - mark
         row["policies"] = policy_rows(frames, greedy)
@@ -273,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         "agent_epochs": sections["agent"].epochs,
         "sequential_epochs": sections["sequential"].epochs,
         "n_bootstrap": sections["eval"].n_bootstrap,
-        "greedy_temperature": GREEDY_TEMPERATURE,
+        "greedy": "deterministic top-K slate",
+        "agent": dataclasses.asdict(sections["agent"]),
         "seeds": {"tune": list(TUNE_SEEDS), "report": list(REPORT_SEEDS)},
         "elapsed_s": time.perf_counter() - started,
         "cpu_s": sum(r["timing_s"]["cpu"] for r in runs),

@@ -116,6 +116,8 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
     reward = tensor(transitions.reward, torch.float32)
     not_done = tensor(~transitions.done, torch.float32)
     propensity = tensor(np.nan_to_num(transitions.propensity, nan=1.0), torch.float32)
+    is_positive = torch.zeros(len(transitions), dtype=torch.float32, device=device)  # (T,) supervised targets
+    is_positive[tensor(positive_rows(transitions), torch.long)] = 1.0
 
     model = ActorCritic(shape, config).to(device)
     target = copy.deepcopy(model).requires_grad_(False).eval()  # no dropout in TD targets
@@ -139,11 +141,12 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
             # Items the logger did not show get no TD target; uniformly drawn negatives regressed to 0
             # (Xin et al. 2022) keep them from being over-estimated, since most random items earn nothing.
             negatives = torch.randint(N_RESERVED, shape.n_items, (len(batch), config.negative_samples), device=device)
-            critic_loss = sum(
-                F.smooth_l1_loss(q[rows, a, k], td_target)
-                + F.smooth_l1_loss(q[rows[:, None], negatives, k[:, None]], torch.zeros_like(negatives, dtype=q.dtype))
-                for q in q_both
-            )
+            critic_loss = sum(F.smooth_l1_loss(q[rows, a, k], td_target) for q in q_both)
+            if config.negative_samples:  # the mean over an empty set of negatives would be NaN
+                critic_loss = critic_loss + sum(
+                    F.smooth_l1_loss(q[rows[:, None], negatives, k[:, None]], torch.zeros_like(negatives, dtype=q.dtype))
+                    for q in q_both
+                )
 
             behaviour_logits = model.behaviour_logits(state)
             behaviour_loss = F.cross_entropy(behaviour_logits, a)
@@ -151,17 +154,15 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
             log_pi = torch.log_softmax(model.actor_logits(state), dim=1)  # (B, V)
             pi = log_pi.exp()
             with torch.no_grad():
-                if logged_beta:
-                    beta_at = propensity[idx]
-                else:
-                    beta_at = plackett_luce_marginal_at(torch.softmax(behaviour_logits, dim=1), a, k)
-                raw_weight = 1.0 / beta_at.clamp_min(1e-6)
-                cap = config.weight_cap * raw_weight.median()
+                weight, raw_weight, cap = actor_weight(config, pi, behaviour_logits, a, k, propensity[idx],
+                                                       logged_beta, shape.slate_size)
                 capped_weight = raw_weight.clamp(max=cap)
-                weight = capped_weight / capped_weight.mean()
-                action_return = r if epoch < config.warmup_epochs else td_target.clamp_min(0.0) * (r > 0)
+                action_return = actor_return(config, epoch, r, td_target, q_both, rows, a, k, negatives)
             entropy = -(pi * log_pi.masked_fill(pi == 0, 0.0)).sum(dim=1)
-            actor_loss = -(weight * action_return * log_pi[rows, a]).mean() - config.entropy_coef * entropy.mean()
+            positive = is_positive[idx]
+            supervised_loss = -(positive * log_pi[rows, a]).sum() / positive.sum().clamp_min(1.0)
+            actor_loss = (-(weight * action_return * log_pi[rows, a]).mean() - config.entropy_coef * entropy.mean()
+                          + config.supervised_weight * supervised_loss)
 
             optimizer.zero_grad(set_to_none=True)
             (critic_loss + actor_loss + behaviour_loss).backward()
@@ -186,6 +187,56 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
                              directory=directory, resume=resume, extra_modules={"target": target},
                              name="actor-critic")
     return model, epoch_log
+
+
+def actor_weight(config: AgentConfig, pi: torch.Tensor, behaviour_logits: torch.Tensor, action: torch.Tensor,
+                 position: torch.Tensor, logged_propensity: torch.Tensor, logged_beta: bool, slate_size: int
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(w, u_raw, cap), each (B,) or scalar, no gradient: the actor term's self-normalised weight.
+
+        u_raw = 1 / beta_k(a | s)            ('inverse')
+              = pi_k(a | s) / beta_k(a | s)  ('ratio', pi_k the actor's Plackett-Luce marginal at slot k)
+              = 1                            ('none')
+        u = min(u_raw, c median_batch(u_raw)) lambda_K(a),   lambda_K = K (1 - pi(a | s))^(K - 1) if topk_correction
+        w = u / mean_batch(u)
+    """
+    rows = torch.arange(len(action), device=action.device)
+    if logged_beta:
+        beta_at = logged_propensity
+    else:
+        beta_at = plackett_luce_marginal_at(torch.softmax(behaviour_logits, dim=1), action, position)
+    if config.weight_form == "inverse":
+        raw_weight = 1.0 / beta_at.clamp_min(1e-6)
+    elif config.weight_form == "ratio":
+        raw_weight = plackett_luce_marginal_at(pi, action, position) / beta_at.clamp_min(1e-6)
+    else:
+        raw_weight = torch.ones_like(beta_at)
+    cap = config.weight_cap * raw_weight.median()
+    weight = raw_weight.clamp(max=cap)
+    if config.topk_correction:
+        weight = weight * slate_size * (1.0 - pi[rows, action]) ** (slate_size - 1)
+    return weight / weight.mean().clamp_min(1e-12), raw_weight, cap
+
+
+def actor_return(config: AgentConfig, epoch: int, reward: torch.Tensor, td_target: torch.Tensor,
+                 q_both: list[torch.Tensor], rows: torch.Tensor, action: torch.Tensor, position: torch.Tensor,
+                 negatives: torch.Tensor) -> torch.Tensor:
+    """(B,) non-negative weight of log pi(a | s) in the actor's term, per ``AgentConfig.actor_return``:
+    the logged reward r ('reward', and every choice during ``warmup_epochs``), 1[r > 0] max(y, 0) ('td'),
+    or 1[r > 0] max(Q(s, a, k) - mean_{b in {a} + negatives} Q(s, b, k), 0) ('advantage', min of the twins)."""
+    if epoch < config.warmup_epochs or config.actor_return == "reward":
+        return reward
+    answered = (reward > 0).float()
+    if config.actor_return == "td":
+        return td_target.clamp_min(0.0) * answered
+    q = torch.minimum(q_both[0], q_both[1]).detach()  # (B, V, K)
+    q_logged = q[rows, action, position]  # (B,)
+    if negatives.shape[1] == 0:
+        baseline = q[rows, :, position].mean(dim=1)
+    else:
+        q_negative = q[rows[:, None], negatives, position[:, None]]  # (B, M)
+        baseline = (q_logged + q_negative.sum(dim=1)) / (1 + negatives.shape[1])
+    return (q_logged - baseline).clamp_min(0.0) * answered
 
 
 class EncoderPolicy:

@@ -3,7 +3,8 @@
 Reads ``{data}/states`` (vocabulary, transitions), the actor-critic checkpoint and, for simulated logs,
 ``{data}/truth``. Policies: the actor-critic, the popularity and CF baselines (fitted on the train
 split), the logging policy as logged, and (simulator) the oracle. Each learned policy's temperature is
-chosen on the valid split; only test-split numbers are reported.
+chosen on the valid split (highest DR lower bound, ``recrl.evaluate.offpolicy.choose_temperature``);
+only test-split numbers are reported.
 
 Decisions are the impressions (``kind = 'bandit'``) where the log has any on the test days, else the
 implicit steps (``kind = 'sequence'``: the next item interacted with, see docs/ope.md). Propensities
@@ -88,6 +89,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     features = RewardFeatures(by_type[PopularityPolicy], by_type[ItemKNNPolicy], by_type[PureSVDPolicy], slate_size)
     earlier = to_arrays(pa.concat_tables([train_kind_table, valid_table]), history_len)
     q_logged, q_candidates = fit_reward_model(features, test, config.eval, earlier)
+    # The temperature rule's DR on valid: cross-fitted on the valid days with the train days as extra rows.
+    valid_q = fit_reward_model(features, valid, config.eval, train_kind)
 
     truth = None
     if config.source == "simulator":
@@ -97,7 +100,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     policy_rows, estimate_rows, ranking_rows = [], [], []
     for policy, kind in policies:
         result = evaluate_policy(policy, kind, valid, test, q_logged, q_candidates, config.eval,
-                                 config.baselines.temperatures, slate_size, truth)
+                                 config.baselines.temperatures, slate_size, truth, valid_q)
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
