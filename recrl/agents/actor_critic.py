@@ -1,47 +1,35 @@
-"""Off-policy actor-critic with inverse-propensity correction, trained on logged transitions.
+"""Off-policy actor-critic with a supervised head and inverse-propensity correction (SA2C-style).
 
-One readable training module (CleanRL style), wrapped in ``train`` so flows import it.
+One readable training module (CleanRL style), wrapped in ``train`` so flows import it. Measured
+tables (every switch below, per simulated world) live in ``docs/agent.md``, not here.
 
 Per batch of logged decisions (s, a, k, r, s', done, beta) -- a the shown item, k its slot:
 
     critic    V'(s') = sum_b pi(b | s') min_i Q'_i(s', b, 0)                          (target nets, twin Q)
               y = r + gamma (1 - done) V'(s')
               L_Q = sum_i Huber(Q_i(s, a, k), y) + mean_{a- ~ U} Huber(Q_i(s, a-, k), 0)     (SNQN negatives)
-    actor     u = min(1 / beta_k(a | s), c median_batch(1 / beta_k))                   (capped IPS weight)
-              w = u / mean_batch(u)                                                    (self-normalised)
-              L_pi = -mean(w 1[r > 0] max(y, 0) log pi(a | s)) - c_H H(pi(. | s))
+    actor     u = min(u_raw, c median_batch(u_raw)) [lambda_K(a)],  w = u / mean_batch(u)     (``actor_weight``)
+                  u_raw = 1 / beta_k(a | s) | pi_k(a | s) / beta_k(a | s) | 1             (``weight_form``)
+                  lambda_K(a) = K (1 - pi(a | s))^(K - 1)                                (``topk_correction``)
+              g = r | 1[r > 0] max(y, 0) | 1[r > 0] max(Q(s, a, k) - mean_{{a} + a-} Q, 0) (``actor_return``)
+              L_pi = -mean(w g log pi(a | s)) + lambda_sup mean_{r > 0} CE(pi(. | s), a) - c_H H(pi(. | s))
     behaviour L_beta = CE(beta_logits(detached s), a)    (used where no propensity was logged)
 
-The actor maximises the inverse-propensity-weighted log-likelihood of the decisions that earned
-feedback, each weighted by the critic's return y = r + gamma V'(s') as SA2C weights its positive
-actions (Xin et al., WSDM 2022): the critic tells which clicks lead to more value (a purchase, a longer
-session). In expectation over the logger, E_beta[(1 / beta) y log pi(a | s)] = sum_a y(s, a) log pi(a | s):
-every item counts as if it had been shown equally often, so the actor learns what users answer, not
-what the logger chose to show (the exposure correction of Schnabel et al., ICML 2016, and Joachims et
-al., WSDM 2017). The cap c is relative to the batch median, so it means the same whatever the vocabulary
-size (propensities on the default world have median 0.007), and self-normalising keeps the loss scale
-fixed. beta_k(a | s) is the probability of the logged item at its logged slot (the logged propensity,
-or the Plackett-Luce position marginal of the learned behaviour head at that slot), the same event on
-both sides (a known bug in public code weights one action with another's propensity).
-
-Measured on the default world (true value per impression on the test days, 3 epochs; logging policy
-0.047, popularity 0.045, item-kNN 0.107, oracle 0.191; training seed 0, seed 1 in brackets):
-
-    actor weight                                        true value
-    u capped at 1 x median (default)                    0.119 [0.113]  (seed 2: 0.106; learned beta: 0.119)
-    u capped at 2 x / 10 x median                       0.113 / 0.096 [- / 0.104]
-    u uncapped (plain 1 / beta, self-normalised)        [0.105]
-    no correction (w = 1)                               0.123
-    policy-gradient ratio clip(pi_k / beta_k, 0.1, 10)  0.047 (0.061 with y = r throughout)
-
-The stronger the correction, the lower the value: rarely shown items are rarely relevant here, and
-up-weighting their few clicks adds more variance than it removes bias; the pi / beta ratio (Chen et al.)
-concentrates the gradient on items the actor already prefers. The default corrects over-exposure only.
-Every weight is non-negative, so the loss is bounded below; an advantage form -w A log pi collapsed to
-near uniform (a negative advantage drives log pi(a) to minus infinity on logged data). During
-``warmup_epochs`` y = r. The table above was measured before validation-based early stopping: epochs now
-run through ``recrl.agents.training`` (valid-split NDCG@10 of the next positive item picks the epoch
-kept, ``AgentConfig.patience``; resumable state, TensorBoard scalars, progress bar).
+The supervised head (``supervised_weight`` = lambda_sup) is SA2C's (Xin et al., WSDM 2022): the
+unweighted next-item cross-entropy over the full vocabulary on every positive decision, what the SASRec
+baseline learns, on the same actor logits; the critic-weighted, importance-weighted term then moves the
+actor towards the items whose answers lead to more value. 'inverse' weights are the exposure correction
+(Schnabel et al., ICML 2016; Joachims et al., WSDM 2017): E_beta[(1 / beta) g log pi(a | s)] =
+sum_a g(s, a) log pi(a | s), every item counted as if shown equally often. 'ratio' is the policy-gradient
+ratio and lambda_K the top-K multiplier of Chen et al. (WSDM 2019). The cap c is relative to the batch
+median, so it means the same whatever the vocabulary size; self-normalising keeps the loss scale fixed.
+beta_k(a | s) is the probability of the logged item at its logged slot (the logged propensity, or the
+Plackett-Luce position marginal of the learned behaviour head there), the same event on both sides (a
+known bug in public code weights one action with another's propensity). Every g and w is non-negative,
+so the loss is bounded below (a signed advantage drives log pi(a) of a logged item to minus infinity).
+During ``warmup_epochs`` g = r. Epochs run through ``recrl.agents.training`` (valid-split NDCG@10 of the
+next positive item picks the epoch kept, ``AgentConfig.patience``; resumable state, TensorBoard
+scalars, progress bar).
 References: Xin et al., SIGIR 2020 (SQN) and WSDM 2022 (SA2C); Chen et al., WSDM 2019 (off-policy
 correction on logged recommendations, learned beta on a detached state).
 """
