@@ -83,7 +83,9 @@ def test_inverse_propensity_weights_undo_the_loggers_exposure_bias() -> None:
                                propensity=shown_share[pick])
     top_item = {}
     for cap in (10.0, 1.0):
-        model, _ = train(data, NetworkShape(n_items, 10, 1), dataclasses.replace(SMALL_AGENT, weight_cap=cap))
+        # The supervised head counts clicks unweighted (item 2 has more): off, so the weights alone decide.
+        weights_only = dataclasses.replace(SMALL_AGENT, weight_cap=cap, supervised_weight=0.0)
+        model, _ = train(data, NetworkShape(n_items, 10, 1), weights_only)
         scores = ActorCriticPolicy(model).item_scores(data.states.take(slice(0, 500)))
         top_item[cap] = np.bincount(scores.argmax(axis=1), minlength=n_items).argmax()
     assert top_item == {10.0: 3, 1.0: 2}
