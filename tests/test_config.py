@@ -188,7 +188,7 @@ def test_sections_built_directly_and_replace_are_validated_with_the_same_paths()
     with pytest.raises(ConfigError, match=r"^sim\.n_days: expected an integer, got 'x'$"):
         SimConfig(n_days="x")
     with pytest.raises(ConfigError, match=r"^agent\.warmup_epochs: must be at most epochs \(3\), got 4$"):
-        dataclasses.replace(AgentConfig(), warmup_epochs=4)
+        dataclasses.replace(AgentConfig(epochs=3), warmup_epochs=4)
     with pytest.raises(ConfigError, match=r"^states\.test_days: must be at least 1, got 0$"):
         dataclasses.replace(PipelineConfig().states, test_days=0)
     with pytest.raises(ConfigError, match=r"^eval\.aplha: unknown setting \(did you mean alpha\?\)$"):
