@@ -76,6 +76,7 @@ VARIANTS: dict[str, dict] = {
     "base-12ep": BASE | {"epochs": 12},
     "sa2c": SA2C,
     "sa2c-3ep": SA2C | {"epochs": 3},
+    "sa2c-patience4": SA2C | {"patience": 4},
     "sa2c-no-ips": SA2C | {"weight_form": "none"},
     "sa2c-ratio": SA2C | {"weight_form": "ratio"},
     "sa2c-cap10": SA2C | {"weight_cap": 10.0},
