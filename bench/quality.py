@@ -5,7 +5,8 @@ data root, ingest, build states, train the actor-critic and run the evaluation s
 ``pipelines/nightly.py`` does (without Prefect and the warehouse). Per policy that ``evaluate_run``
 returns (so new baselines or agents added there appear here unchanged): its true value, DR with its
 95% bootstrap CI and whether the CI covers the truth, and the true value of the same scores served
-greedily (temperature ``GREEDY_TEMPERATURE``) through the same truth function. Per world: the uniform,
+greedily (the deterministic top-K slate, ``recrl.evaluate.offpolicy.GREEDY``) through the same truth
+function, so the value given up by the explored (valid-chosen) temperature is true - greedy. Per world: the uniform,
 logging and oracle true values on the test day.
 
 Seeds are either for tuning ("tune", ``TUNE_SEEDS``) or held out ("report", ``REPORT_SEEDS``); by
@@ -19,6 +20,7 @@ default only held-out seeds are run, written and printed. JSON to ``bench/result
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import multiprocessing
@@ -32,21 +34,21 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 import recrl.evaluate.stage as stage
 from recrl.agents.fit import fit_actor_critic, fit_sequential
 from recrl.config import AgentConfig, EvalConfig, SequentialConfig
-from recrl.evaluate.offpolicy import score_states
+from recrl.evaluate.offpolicy import GREEDY, decision_probs, score_states
 from recrl.ingest import ingest
 from recrl.lake import DataLayout
+from recrl.ope import estimate
 from recrl.simulate import write_logs
 from recrl.simulate.diagnostics import reference_values
 from recrl.simulate.scenarios import REPORT_SEEDS, SCENARIOS, TUNE_SEEDS, Scenario
 from recrl.states import build_states
 
-GREEDY_TEMPERATURE = 1e-3
-"""Serving temperature of the 'greedy' true value (scores -> nearly their top-K)."""
 SIZES = {"n_users": 1500, "n_days": 5}
 """World sizes of the full suite (train 3 days, valid 1, test 1)."""
 QUICK_SIZES = {"n_users": 400, "n_days": 4}
@@ -67,29 +69,39 @@ def evaluation_blocker(scenario: Scenario, sizes: dict) -> str | None:
 
 
 @contextmanager
-def greedy_truth_recorder(temperature: float):
+def greedy_truth_recorder():
     """Wrap the evaluation stage's ``evaluate_policy`` so that every policy it scores also gets the true
-    value of its test scores served at ``temperature``, through the stage's own truth function.
+    value of its deterministic top-K slate on the test decisions, through the stage's own truth function,
+    and the unclipped DR of its served policy (with its 95% bootstrap interval) beside the flow's clipped one.
 
-    Yields a dict policy name -> greedy true value. The wrapper only reads the arguments, so any
-    policy evaluate_run adds is covered without changes here.
+    Yields a dict policy name -> {'greedy_true_value', 'dr_unclipped', 'dr_unclipped_ci_low',
+    'dr_unclipped_ci_high'}. The wrapper only reads the arguments, so any policy evaluate_run adds is
+    covered without changes here.
     """
     original = stage.evaluate_policy
     signature = inspect.signature(original)
-    greedy: dict[str, float] = {}
+    recorded: dict[str, dict] = {}
 
     def recording(*args, **kwargs):
         result = original(*args, **kwargs)
         bound = signature.bind(*args, **kwargs).arguments
-        truth, policy, test = bound["truth"], bound["policy"], bound["test"]
-        if truth is not None:
-            scores = score_states(policy, test.states)
-            greedy[result.policy["policy"]] = float(truth(test, scores, temperature).mean())
+        truth, policy, test, config = bound["truth"], bound["policy"], bound["test"], bound["config"]
+        scores = score_states(policy, test.states)
+        probs = decision_probs(scores, test.position, result.policy["temperature"], bound["slate_size"])
+        dr = estimate("dr", reward=test.reward, pscore=test.propensity,
+                      action_prob=probs[np.arange(len(test)), test.action], q_logged=bound["q_logged"],
+                      q_policy=(probs * bound["q_candidates"]).sum(axis=1), alpha=config.alpha,
+                      n_bootstrap=config.n_bootstrap, seed=config.seed)
+        recorded[result.policy["policy"]] = {
+            "greedy_true_value": float(truth(test, scores, GREEDY).mean()) if truth is not None else None,
+            "dr_unclipped": dr.value, "dr_unclipped_ci_low": dr.ci_low, "dr_unclipped_ci_high": dr.ci_high,
+            "max_weight": dr.max_weight,
+        }
         return result
 
     stage.evaluate_policy = recording
     try:
-        yield greedy
+        yield recorded
     finally:
         stage.evaluate_policy = original
 
@@ -123,10 +135,10 @@ def run_world(scenario: Scenario, seed: int, role: str, sizes: dict, sections: d
         if blocker:  # the stages before evaluation ran: they are checked on this world too
             raise NotImplementedError(f"not evaluated: {blocker}")
         mark = time.perf_counter()
-        with greedy_truth_recorder(GREEDY_TEMPERATURE) as greedy:
+        with greedy_truth_recorder() as recorded:
             frames = stage.evaluate_run(layout, config, run_id, str(checkpoint))
         timing["evaluate"] = time.perf_counter() - mark
-        row["policies"] = policy_rows(frames, greedy)
+        row["policies"] = policy_rows(frames, recorded)
     except Exception as error:  # one failing world must not lose the others' results
         row["error"] = f"{type(error).__name__}: {error}"
         row["traceback"] = traceback.format_exc(limit=6)
@@ -145,8 +157,9 @@ def run_in_temp_root(job: tuple) -> dict:
         return run_world(SCENARIOS[name], seed, role, sizes, sections, Path(root))
 
 
-def policy_rows(frames: dict[str, pl.DataFrame], greedy: dict[str, float]) -> list[dict]:
-    """Per policy of ``evaluate_run``: truth, DR with its CI and coverage, greedy truth."""
+def policy_rows(frames: dict[str, pl.DataFrame], recorded: dict[str, dict]) -> list[dict]:
+    """Per policy of ``evaluate_run``: truth, greedy truth and the value given up (true - greedy), the
+    flow's DR with its CI and coverage, the unclipped DR with its CI and coverage."""
     # The flow's DR is clipped at EvalConfig.clip_lambda and named for it (dr-clip100); plain 'dr' otherwise.
     dr = frames["ope_estimates"].filter(pl.col("estimator").str.starts_with("dr") & (pl.col("estimator") != "dr-os"))
     dr_by_policy = {r["policy"]: r for r in dr.iter_rows(named=True)}
@@ -157,13 +170,21 @@ def policy_rows(frames: dict[str, pl.DataFrame], greedy: dict[str, float]) -> li
         covers = None
         if est is not None and truth is not None:
             covers = bool(est["ci_low"] <= truth <= est["ci_high"])
+        extra = recorded.get(name, {})
+        greedy = extra.get("greedy_true_value")
+        unclipped_covers = None
+        if extra and truth is not None:
+            unclipped_covers = bool(extra["dr_unclipped_ci_low"] <= truth <= extra["dr_unclipped_ci_high"])
         rows.append(
             {
                 "policy": name,
                 "kind": policy["kind"],
                 "temperature": policy["temperature"],
                 "true_value": truth,
-                "greedy_true_value": greedy.get(name),
+                "greedy_true_value": greedy,
+                "value_given_up": None if greedy is None or truth is None else greedy - truth,
+                **extra,
+                "dr_unclipped_covers_truth": unclipped_covers,
                 "dr": est["value"] if est else None,
                 "dr_ci_low": est["ci_low"] if est else None,
                 "dr_ci_high": est["ci_high"] if est else None,
@@ -204,6 +225,33 @@ def markdown_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def summary(runs: list[dict]) -> dict:
+    """Per scenario, means over its seeds: every policy's true value, greedy true value and value given
+    up, the best baseline and the actor-critic's gap to it; over all (policy, scenario, seed) cells with a
+    truth, how often the flow's DR interval and the unclipped DR interval cover it."""
+    out: dict = {"scenarios": {}}
+    cells = [p for r in runs if not r["error"] for p in r["policies"] if p["dr_covers_truth"] is not None]
+    for key in ("dr_covers_truth", "dr_unclipped_covers_truth"):
+        out[key] = {"covered": sum(bool(p[key]) for p in cells), "cells": len(cells)}
+    for name in dict.fromkeys(r["scenario"] for r in runs):
+        mine = [r for r in runs if r["scenario"] == name and not r["error"]]
+        if not mine:
+            continue
+        policies: dict[str, dict] = {}
+        for field in ("true_value", "greedy_true_value", "value_given_up"):
+            for p in (p for r in mine for p in r["policies"]):
+                values = [q[field] for r in mine for q in r["policies"] if q["policy"] == p["policy"]]
+                if all(v is not None for v in values):
+                    policies.setdefault(p["policy"], {})[field] = float(np.mean(values))
+        baselines = {p: v["true_value"] for p, v in policies.items()
+                     if p not in ("actor-critic", "logging", "oracle")}
+        best = max(baselines, key=baselines.get)
+        agent = policies["actor-critic"]["true_value"]
+        out["scenarios"][name] = {"seeds": [r["seed"] for r in mine], "policies": policies, "best_baseline": best,
+                                  "actor_critic_vs_best": agent / baselines[best] - 1.0}
+    return out
+
+
 def parse_seeds(text: str) -> list[tuple[int, str]]:
     """'report', 'tune', 'all' or a comma list of ints -> [(seed, role)]."""
     roles = {s: "tune" for s in TUNE_SEEDS} | {s: "report" for s in REPORT_SEEDS}
@@ -229,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--users", type=int, help="users per world (overrides the suite's or --quick's size)")
     parser.add_argument("--days", type=int, help="days per world (train = days - 2)")
+    parser.add_argument("--bootstrap", type=int, help="bootstrap resamples (default: 500, --quick 100)")
     parser.add_argument("--jobs", type=int, default=1, help="worlds run side by side (one process each)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "quality.json")
     args = parser.parse_args(argv)
@@ -249,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         # Training is seconds at these sizes: quick worlds train the learned policies as the flow does.
         "agent": AgentConfig(),
         "sequential": SequentialConfig(),
-        "eval": EvalConfig(n_bootstrap=100) if args.quick else EvalConfig(),
+        "eval": EvalConfig(n_bootstrap=args.bootstrap or (100 if args.quick else 500)),
     }
     if args.quick:
         seeds = seeds[:1]
@@ -273,16 +322,19 @@ def main(argv: list[str] | None = None) -> int:
         "agent_epochs": sections["agent"].epochs,
         "sequential_epochs": sections["sequential"].epochs,
         "n_bootstrap": sections["eval"].n_bootstrap,
-        "greedy_temperature": GREEDY_TEMPERATURE,
+        "greedy": "deterministic top-K slate",
+        "agent": dataclasses.asdict(sections["agent"]),
         "seeds": {"tune": list(TUNE_SEEDS), "report": list(REPORT_SEEDS)},
         "elapsed_s": time.perf_counter() - started,
         "cpu_s": sum(r["timing_s"]["cpu"] for r in runs),
         "jobs": args.jobs,
+        "summary": summary(reported),
         "runs": reported,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown_table(reported))
+    print(json.dumps(result["summary"], indent=1))
     print(
         f"{len(runs)} worlds in {result['elapsed_s']:.0f} s ({result['cpu_s']:.0f} CPU s); JSON: {args.out}"
     )

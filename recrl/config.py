@@ -313,8 +313,8 @@ class AgentConfig:
     """Adam learning rate."""
     batch_size: Count = 256
     """Transitions per gradient step."""
-    epochs: Count = 3
-    """Passes over the training split."""
+    epochs: Count = 12
+    """Most passes over the training split (early stopping on valid usually ends it sooner: ``patience``)."""
     warmup_epochs: NonNegativeInt = 1
     """Epochs (at most ``epochs``) in which the actor is weighted by the logged reward alone, before the
     critic's return."""
@@ -329,6 +329,21 @@ class AgentConfig:
     true value on the default world (measured in ``recrl.agents.actor_critic``)."""
     entropy_coef: NonNegative = 0.01
     """Entropy bonus of the actor (keeps the serving policy stochastic enough for OPE)."""
+    supervised_weight: NonNegative = 1.0
+    """Weight of the supervised head of SA2C (Xin et al. 2022): the unweighted next-item cross-entropy
+    over the full vocabulary on every positive decision (click, cart, purchase, sequence step), added to
+    the critic-weighted term; 0 = off (ablation per world in docs/agent.md: the largest single gain)."""
+    weight_form: Literal["inverse", "ratio", "none"] = "inverse"
+    """Importance weight of the actor's term before the cap: 'inverse' 1 / beta_k(a | s) (exposure
+    correction), 'ratio' pi_k(a | s) / beta_k(a | s) (the policy-gradient ratio of Chen et al. 2019), or
+    'none' (w = 1)."""
+    actor_return: Literal["td", "reward", "advantage"] = "td"
+    """The critic's role in the actor's term: 'td' weights log pi(a | s) by the TD return
+    max(r + gamma V'(s'), 0), 'reward' by the logged reward alone (no critic), 'advantage' by the positive
+    part of Q(s, a, k) - mean Q over {a} and the sampled negatives (SA2C)."""
+    topk_correction: pydantic.StrictBool = False
+    """Multiply the actor's weight by the top-K factor lambda_K = K (1 - pi(a | s))^(K - 1) of Chen et al.
+    (WSDM 2019), K the slate size."""
     behaviour: Literal["auto", "logged", "learned"] = "auto"
     """Where beta comes from: 'logged' propensities, a 'learned' behaviour head, or 'auto' (logged if present)."""
     temperature: Positive = 1.0

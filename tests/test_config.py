@@ -50,6 +50,10 @@ BAD: list[tuple[dict, str, str, bool]] = [
     ({"agent": {"device": "tpu"}}, "agent.device", "expected 'auto', 'cpu' or 'cuda', got 'tpu'", True),
     ({"agent": {"behaviour": "sometimes"}}, "agent.behaviour", "got 'sometimes'", True),
     ({"agent": {"lr": -0.1}}, "agent.lr", "must be greater than 0", True),
+    ({"agent": {"supervised_weight": -1}}, "agent.supervised_weight", "must be at least 0.0, got -1", True),
+    ({"agent": {"weight_form": "sqrt"}}, "agent.weight_form", "got 'sqrt'", True),
+    ({"agent": {"actor_return": "q"}}, "agent.actor_return", "got 'q'", True),
+    ({"agent": {"topk_correction": 1}}, "agent.topk_correction", "expected true or false, got 1", True),
     ({"n_itemz": 3}, "n_itemz", "unknown setting", True),
     ({"sim": {"n_itemz": 3}}, "sim.n_itemz", "unknown setting (did you mean n_items?)", True),
     ({"sim": 3}, "sim", "expected an object of settings, got 3", True),
@@ -196,7 +200,7 @@ def test_sections_built_directly_and_replace_are_validated_with_the_same_paths()
     with pytest.raises(ConfigError, match=r"^sim\.n_days: expected an integer, got 'x'$"):
         SimConfig(n_days="x")
     with pytest.raises(ConfigError, match=r"^agent\.warmup_epochs: must be at most epochs \(3\), got 4$"):
-        dataclasses.replace(AgentConfig(), warmup_epochs=4)
+        dataclasses.replace(AgentConfig(epochs=3), warmup_epochs=4)
     with pytest.raises(ConfigError, match=r"^states\.test_days: must be at least 1, got 0$"):
         dataclasses.replace(PipelineConfig().states, test_days=0)
     with pytest.raises(ConfigError, match=r"^eval\.aplha: unknown setting \(did you mean alpha\?\)$"):

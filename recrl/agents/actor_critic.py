@@ -1,47 +1,35 @@
-"""Off-policy actor-critic with inverse-propensity correction, trained on logged transitions.
+"""Off-policy actor-critic with a supervised head and inverse-propensity correction (SA2C-style).
 
-One readable training module (CleanRL style), wrapped in ``train`` so flows import it.
+One readable training module (CleanRL style), wrapped in ``train`` so flows import it. Measured
+tables (every switch below, per simulated world) live in ``docs/agent.md``, not here.
 
 Per batch of logged decisions (s, a, k, r, s', done, beta) -- a the shown item, k its slot:
 
     critic    V'(s') = sum_b pi(b | s') min_i Q'_i(s', b, 0)                          (target nets, twin Q)
               y = r + gamma (1 - done) V'(s')
               L_Q = sum_i Huber(Q_i(s, a, k), y) + mean_{a- ~ U} Huber(Q_i(s, a-, k), 0)     (SNQN negatives)
-    actor     u = min(1 / beta_k(a | s), c median_batch(1 / beta_k))                   (capped IPS weight)
-              w = u / mean_batch(u)                                                    (self-normalised)
-              L_pi = -mean(w 1[r > 0] max(y, 0) log pi(a | s)) - c_H H(pi(. | s))
+    actor     u = min(u_raw, c median_batch(u_raw)) [lambda_K(a)],  w = u / mean_batch(u)     (``actor_weight``)
+                  u_raw = 1 / beta_k(a | s) | pi_k(a | s) / beta_k(a | s) | 1             (``weight_form``)
+                  lambda_K(a) = K (1 - pi(a | s))^(K - 1)                                (``topk_correction``)
+              g = r | 1[r > 0] max(y, 0) | 1[r > 0] max(Q(s, a, k) - mean_{{a} + a-} Q, 0) (``actor_return``)
+              L_pi = -mean(w g log pi(a | s)) + lambda_sup mean_{r > 0} CE(pi(. | s), a) - c_H H(pi(. | s))
     behaviour L_beta = CE(beta_logits(detached s), a)    (used where no propensity was logged)
 
-The actor maximises the inverse-propensity-weighted log-likelihood of the decisions that earned
-feedback, each weighted by the critic's return y = r + gamma V'(s') as SA2C weights its positive
-actions (Xin et al., WSDM 2022): the critic tells which clicks lead to more value (a purchase, a longer
-session). In expectation over the logger, E_beta[(1 / beta) y log pi(a | s)] = sum_a y(s, a) log pi(a | s):
-every item counts as if it had been shown equally often, so the actor learns what users answer, not
-what the logger chose to show (the exposure correction of Schnabel et al., ICML 2016, and Joachims et
-al., WSDM 2017). The cap c is relative to the batch median, so it means the same whatever the vocabulary
-size (propensities on the default world have median 0.007), and self-normalising keeps the loss scale
-fixed. beta_k(a | s) is the probability of the logged item at its logged slot (the logged propensity,
-or the Plackett-Luce position marginal of the learned behaviour head at that slot), the same event on
-both sides (a known bug in public code weights one action with another's propensity).
-
-Measured on the default world (true value per impression on the test days, 3 epochs; logging policy
-0.047, popularity 0.045, item-kNN 0.107, oracle 0.191; training seed 0, seed 1 in brackets):
-
-    actor weight                                        true value
-    u capped at 1 x median (default)                    0.119 [0.113]  (seed 2: 0.106; learned beta: 0.119)
-    u capped at 2 x / 10 x median                       0.113 / 0.096 [- / 0.104]
-    u uncapped (plain 1 / beta, self-normalised)        [0.105]
-    no correction (w = 1)                               0.123
-    policy-gradient ratio clip(pi_k / beta_k, 0.1, 10)  0.047 (0.061 with y = r throughout)
-
-The stronger the correction, the lower the value: rarely shown items are rarely relevant here, and
-up-weighting their few clicks adds more variance than it removes bias; the pi / beta ratio (Chen et al.)
-concentrates the gradient on items the actor already prefers. The default corrects over-exposure only.
-Every weight is non-negative, so the loss is bounded below; an advantage form -w A log pi collapsed to
-near uniform (a negative advantage drives log pi(a) to minus infinity on logged data). During
-``warmup_epochs`` y = r. The table above was measured before validation-based early stopping: epochs now
-run through ``recrl.agents.training`` (valid-split NDCG@10 of the next positive item picks the epoch
-kept, ``AgentConfig.patience``; resumable state, TensorBoard scalars, progress bar).
+The supervised head (``supervised_weight`` = lambda_sup) is SA2C's (Xin et al., WSDM 2022): the
+unweighted next-item cross-entropy over the full vocabulary on every positive decision, what the SASRec
+baseline learns, on the same actor logits; the critic-weighted, importance-weighted term then moves the
+actor towards the items whose answers lead to more value. 'inverse' weights are the exposure correction
+(Schnabel et al., ICML 2016; Joachims et al., WSDM 2017): E_beta[(1 / beta) g log pi(a | s)] =
+sum_a g(s, a) log pi(a | s), every item counted as if shown equally often. 'ratio' is the policy-gradient
+ratio and lambda_K the top-K multiplier of Chen et al. (WSDM 2019). The cap c is relative to the batch
+median, so it means the same whatever the vocabulary size; self-normalising keeps the loss scale fixed.
+beta_k(a | s) is the probability of the logged item at its logged slot (the logged propensity, or the
+Plackett-Luce position marginal of the learned behaviour head there), the same event on both sides (a
+known bug in public code weights one action with another's propensity). Every g and w is non-negative,
+so the loss is bounded below (a signed advantage drives log pi(a) of a logged item to minus infinity).
+During ``warmup_epochs`` g = r. Epochs run through ``recrl.agents.training`` (valid-split NDCG@10 of the
+next positive item picks the epoch kept, ``AgentConfig.patience``; resumable state, TensorBoard
+scalars, progress bar).
 References: Xin et al., SIGIR 2020 (SQN) and WSDM 2022 (SA2C); Chen et al., WSDM 2019 (off-policy
 correction on logged recommendations, learned beta on a detached state).
 """
@@ -118,6 +106,8 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
     reward = tensor(transitions.reward, torch.float32)
     not_done = tensor(~transitions.done, torch.float32)
     propensity = tensor(np.nan_to_num(transitions.propensity, nan=1.0), torch.float32)
+    is_positive = torch.zeros(len(transitions), dtype=torch.float32, device=device)  # (T,) supervised targets
+    is_positive[tensor(positive_rows(transitions), torch.long)] = 1.0
 
     model = ActorCritic(shape, config).to(device)
     if initial_weights is not None:
@@ -143,11 +133,12 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
             # Items the logger did not show get no TD target; uniformly drawn negatives regressed to 0
             # (Xin et al. 2022) keep them from being over-estimated, since most random items earn nothing.
             negatives = torch.randint(N_RESERVED, shape.n_items, (len(batch), config.negative_samples), device=device)
-            critic_loss = sum(
-                F.smooth_l1_loss(q[rows, a, k], td_target)
-                + F.smooth_l1_loss(q[rows[:, None], negatives, k[:, None]], torch.zeros_like(negatives, dtype=q.dtype))
-                for q in q_both
-            )
+            critic_loss = sum(F.smooth_l1_loss(q[rows, a, k], td_target) for q in q_both)
+            if config.negative_samples:  # the mean over an empty set of negatives would be NaN
+                critic_loss = critic_loss + sum(
+                    F.smooth_l1_loss(q[rows[:, None], negatives, k[:, None]], torch.zeros_like(negatives, dtype=q.dtype))
+                    for q in q_both
+                )
 
             behaviour_logits = model.behaviour_logits(state)
             behaviour_loss = F.cross_entropy(behaviour_logits, a)
@@ -155,17 +146,15 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
             log_pi = torch.log_softmax(model.actor_logits(state), dim=1)  # (B, V)
             pi = log_pi.exp()
             with torch.no_grad():
-                if logged_beta:
-                    beta_at = propensity[idx]
-                else:
-                    beta_at = plackett_luce_marginal_at(torch.softmax(behaviour_logits, dim=1), a, k)
-                raw_weight = 1.0 / beta_at.clamp_min(1e-6)
-                cap = config.weight_cap * raw_weight.median()
+                weight, raw_weight, cap = actor_weight(config, pi, behaviour_logits, a, k, propensity[idx],
+                                                       logged_beta, shape.slate_size)
                 capped_weight = raw_weight.clamp(max=cap)
-                weight = capped_weight / capped_weight.mean()
-                action_return = r if epoch < config.warmup_epochs else td_target.clamp_min(0.0) * (r > 0)
+                action_return = actor_return(config, epoch, r, td_target, q_both, rows, a, k, negatives)
             entropy = -(pi * log_pi.masked_fill(pi == 0, 0.0)).sum(dim=1)
-            actor_loss = -(weight * action_return * log_pi[rows, a]).mean() - config.entropy_coef * entropy.mean()
+            positive = is_positive[idx]
+            supervised_loss = -(positive * log_pi[rows, a]).sum() / positive.sum().clamp_min(1.0)
+            actor_loss = (-(weight * action_return * log_pi[rows, a]).mean() - config.entropy_coef * entropy.mean()
+                          + config.supervised_weight * supervised_loss)
 
             optimizer.zero_grad(set_to_none=True)
             (critic_loss + actor_loss + behaviour_loss).backward()
@@ -190,6 +179,56 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
                              directory=directory, resume=resume, extra_modules={"target": target},
                              name="actor-critic")
     return model, epoch_log
+
+
+def actor_weight(config: AgentConfig, pi: torch.Tensor, behaviour_logits: torch.Tensor, action: torch.Tensor,
+                 position: torch.Tensor, logged_propensity: torch.Tensor, logged_beta: bool, slate_size: int
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(w, u_raw, cap), each (B,) or scalar, no gradient: the actor term's self-normalised weight.
+
+        u_raw = 1 / beta_k(a | s)            ('inverse')
+              = pi_k(a | s) / beta_k(a | s)  ('ratio', pi_k the actor's Plackett-Luce marginal at slot k)
+              = 1                            ('none')
+        u = min(u_raw, c median_batch(u_raw)) lambda_K(a),   lambda_K = K (1 - pi(a | s))^(K - 1) if topk_correction
+        w = u / mean_batch(u)
+    """
+    rows = torch.arange(len(action), device=action.device)
+    if logged_beta:
+        beta_at = logged_propensity
+    else:
+        beta_at = plackett_luce_marginal_at(torch.softmax(behaviour_logits, dim=1), action, position)
+    if config.weight_form == "inverse":
+        raw_weight = 1.0 / beta_at.clamp_min(1e-6)
+    elif config.weight_form == "ratio":
+        raw_weight = plackett_luce_marginal_at(pi, action, position) / beta_at.clamp_min(1e-6)
+    else:
+        raw_weight = torch.ones_like(beta_at)
+    cap = config.weight_cap * raw_weight.median()
+    weight = raw_weight.clamp(max=cap)
+    if config.topk_correction:
+        weight = weight * slate_size * (1.0 - pi[rows, action]) ** (slate_size - 1)
+    return weight / weight.mean().clamp_min(1e-12), raw_weight, cap
+
+
+def actor_return(config: AgentConfig, epoch: int, reward: torch.Tensor, td_target: torch.Tensor,
+                 q_both: list[torch.Tensor], rows: torch.Tensor, action: torch.Tensor, position: torch.Tensor,
+                 negatives: torch.Tensor) -> torch.Tensor:
+    """(B,) non-negative weight of log pi(a | s) in the actor's term, per ``AgentConfig.actor_return``:
+    the logged reward r ('reward', and every choice during ``warmup_epochs``), 1[r > 0] max(y, 0) ('td'),
+    or 1[r > 0] max(Q(s, a, k) - mean_{b in {a} + negatives} Q(s, b, k), 0) ('advantage', min of the twins)."""
+    if epoch < config.warmup_epochs or config.actor_return == "reward":
+        return reward
+    answered = (reward > 0).float()
+    if config.actor_return == "td":
+        return td_target.clamp_min(0.0) * answered
+    q = torch.minimum(q_both[0], q_both[1]).detach()  # (B, V, K)
+    q_logged = q[rows, action, position]  # (B,)
+    if negatives.shape[1] == 0:
+        baseline = q[rows, :, position].mean(dim=1)
+    else:
+        q_negative = q[rows[:, None], negatives, position[:, None]]  # (B, M)
+        baseline = (q_logged + q_negative.sum(dim=1)) / (1 + negatives.shape[1])
+    return (q_logged - baseline).clamp_min(0.0) * answered
 
 
 class EncoderPolicy:

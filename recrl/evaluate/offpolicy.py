@@ -6,8 +6,13 @@ at the *logged* slot, the same event p_i describes. Off-policy estimators (``rec
 into estimates of the policy's expected reward per impression on the test contexts; the simulator's
 ``true_value`` computes that same quantity exactly, so every estimate can be checked against reality.
 
-Temperatures are chosen on the validation split (largest SNIPS estimate among temperatures whose
-effective sample size is at least ``MIN_ESS_SHARE`` of the decisions); the test split is only reported.
+Exploration is a measured choice: each policy's serving temperature is the one with the highest DR
+lower confidence bound on the **validation** split, value - z std_err, the reward model cross-fitted on
+the valid days with the train days as extra rows (no test data). A sharp softmax has the higher value but
+large importance weights, so its bound widens; the rule trades value against the ability to evaluate
+(HCOPE, Thomas et al. 2015; SCOPE-RL's lower-bound selection). The test split is only reported.
+Temperature ``GREEDY`` (0) is the deterministic top-K slate, slot k the k-th ranked item: what
+"serving greedily" means when the value given up by exploring is reported.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from recrl.simulate.truth import Simulator, true_value
 from recrl.states.export import TransitionArrays
 from recrl.states.vocab import Vocabulary
 
+GREEDY = 0.0
+"""Temperature of the deterministic top-K slate (``decision_probs``); never a serving temperature."""
 MIN_ESS_SHARE = 0.02
-"""A temperature is eligible on validation only if its Kish ESS is at least this share of decisions."""
+"""Kish ESS share below which a baseline configuration's validation SNIPS is not trusted
+(``recrl.baselines.tuning`` reads it with the ``snips`` and ``ess`` columns of ``choose_temperature``)."""
 
 TruthFn = Callable[[TransitionArrays, np.ndarray, float], np.ndarray]
 """(decisions, scores (B, V), temperature) -> (B,) the policy's true expected reward at each decision."""
@@ -46,30 +54,61 @@ def score_states(policy: Policy, states: StateBatch, chunk: int = 2048) -> np.nd
 
 def decision_probs(scores: np.ndarray, positions: np.ndarray, temperature: float, slate_size: int,
                    chunk: int = 2048) -> np.ndarray:
-    """(B, V) pi(a | x_i, k_i) for every item a at each decision's logged slot k_i (k = -1 -> top slot)."""
+    """(B, V) pi(a | x_i, k_i) for every item a at each decision's logged slot k_i (k = -1 -> top slot).
+
+    Temperature ``GREEDY`` (0) is the deterministic top-K slate: probability 1 for the item ranked
+    k_i-th by the scores (``greedy_slot_probs``); any other temperature the Plackett-Luce marginal of the
+    served softmax (``recrl.policies.softmax_probs``, with its uniform exploration).
+    """
     slots = np.clip(positions, 0, None)
+    if temperature == GREEDY:
+        return greedy_slot_probs(scores, slots)
     return np.concatenate([
         plackett_luce_slot_marginals(softmax_probs(scores[s:s + chunk], temperature), slots[s:s + chunk])
         for s in range(0, len(scores), chunk)
     ])
 
 
+def greedy_slot_probs(scores: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """(B, V) one-hot of the item at rank ``slots[b]`` (0 = best) among the non-reserved items of
+    ``scores[b]``; ties go to the lower index (a stable sort), as ``recrl.evaluate.ranking`` breaks none."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores[:, N_RESERVED:], axis=1, kind="stable") + N_RESERVED  # (B, V - 2)
+    rows = np.arange(len(scores))
+    probs = np.zeros_like(scores)
+    probs[rows, order[rows, slots]] = 1.0
+    return probs
+
+
 def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures: Sequence[float],
-                       slate_size: int) -> tuple[float, pl.DataFrame]:
-    """Temperature with the best validation SNIPS among those with ESS >= MIN_ESS_SHARE * n."""
+                       slate_size: int, q_logged: np.ndarray | None = None, q_candidates: np.ndarray | None = None,
+                       alpha: float = 0.05) -> tuple[float, pl.DataFrame]:
+    """The temperature with the highest DR lower bound on the valid split, and the table of candidates.
+
+        DR(T)  = mean_i [ sum_a pi_T(a | x_i, k_i) q_hat(x_i, a, k_i) + w_i (r_i - q_hat(x_i, a_i, k_i)) ],
+                 w_i = pi_T(a_i | x_i, k_i) / p_i                        (unclipped: no clipping bias)
+        LCB(T) = DR(T) - z_{1 - alpha / 2} std_err(DR(T))                 (normal bound of the per-row mean)
+
+    ``q_logged`` (n,) and ``q_candidates`` (n, V) come from a reward model that never saw the valid
+    rows' own fold (``fit_reward_model`` on valid); without them q_hat = 0 and DR is IPS. Ties go to
+    the first temperature given. The table also holds each temperature's SNIPS and Kish ESS.
+    """
+    n = len(valid)
+    q_logged = np.zeros(n) if q_logged is None else q_logged
     rows = []
     for temperature in temperatures:
         probs = decision_probs(scores, valid.position, temperature, slate_size)
-        action_prob = probs[np.arange(len(valid)), valid.action]
-        # Only the point value and the ESS are used here, so one resample is enough.
-        snips = estimate("snips", reward=valid.reward, pscore=valid.propensity, action_prob=action_prob,
-                         n_bootstrap=1)
-        rows.append({"temperature": float(temperature), "snips": snips.value, "ess": snips.ess})
+        q_policy = (probs * q_candidates).sum(axis=1) if q_candidates is not None else np.zeros(n)
+        # Only the point value, the normal bound and the ESS are read, so one resample is enough.
+        dr = estimate("dr", reward=valid.reward, pscore=valid.propensity,
+                      action_prob=probs[np.arange(n), valid.action], q_logged=q_logged, q_policy=q_policy,
+                      alpha=alpha, n_bootstrap=1)
+        weight = probs[np.arange(n), valid.action] / valid.propensity  # (n,) w_i
+        rows.append({"temperature": float(temperature), "dr": dr.value, "dr_lcb": dr.normal_ci_low,
+                     "snips": float((weight * valid.reward).sum() / weight.sum()), "ess": dr.ess})
     table = pl.DataFrame(rows)
-    eligible = table.filter(pl.col("ess") >= MIN_ESS_SHARE * len(valid))
-    if eligible.height == 0:  # every temperature is too sharp: take the flattest
-        return float(max(temperatures)), table
-    return float(eligible.sort("snips", descending=True)["temperature"][0]), table
+    best = int(np.argmax(table["dr_lcb"].to_numpy()))
+    return float(table["temperature"][best]), table
 
 
 @dataclass(frozen=True)
@@ -131,9 +170,12 @@ class PolicyResult:
 
 def evaluate_policy(policy: Policy, kind: str, valid: TransitionArrays, test: TransitionArrays,
                     q_logged: np.ndarray, q_candidates: np.ndarray, config: EvalConfig, temperatures: Sequence[float],
-                    slate_size: int, truth: TruthFn | None) -> PolicyResult:
-    """Choose the temperature on valid, then estimate, rank and (simulator) measure the truth on test."""
-    temperature, _ = choose_temperature(score_states(policy, valid.states), valid, temperatures, slate_size)
+                    slate_size: int, truth: TruthFn | None,
+                    valid_q: tuple[np.ndarray, np.ndarray] | None = None) -> PolicyResult:
+    """Choose the temperature on valid (``choose_temperature``; ``valid_q`` = the valid split's
+    (q_logged, q_candidates)), then estimate, rank and (simulator) measure the truth on test."""
+    temperature, _ = choose_temperature(score_states(policy, valid.states), valid, temperatures, slate_size,
+                                        *(valid_q or (None, None)), alpha=config.alpha)
     policy.temperature = temperature
     scores = score_states(policy, test.states)  # (B, V)
     probs = decision_probs(scores, test.position, temperature, slate_size)  # (B, V)

@@ -6,7 +6,8 @@ popularity and CF baselines (fitted on the train split), the logging policy as l
 the oracle; with ``coordinator.enabled`` also the click / purchase specialists (when trained), the
 exploration agent and the team that fuses every agent (``recrl.agents.coordinator``: weights and fusion
 chosen on valid, rows of ``agent_weights``). Each learned policy's temperature is chosen on the valid
-split; only test-split numbers are reported.
+split (highest DR lower bound, ``recrl.evaluate.offpolicy.choose_temperature``); only test-split numbers
+are reported.
 
 Decisions are the impressions (``kind = 'bandit'``) where the log has any on the test days, else the
 implicit steps (``kind = 'sequence'``: the next item interacted with, see docs/ope.md). Propensities
@@ -104,6 +105,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     features = RewardFeatures(by_type[PopularityPolicy], by_type[ItemKNNPolicy], by_type[PureSVDPolicy], slate_size)
     earlier = to_arrays(pa.concat_tables([train_kind_table, valid_table]), history_len)
     q_logged, q_candidates = fit_reward_model(features, test, config.eval, earlier)
+    # The temperature rule's DR on valid: cross-fitted on the valid days with the train days as extra rows.
+    valid_q = fit_reward_model(features, valid, config.eval, train_kind)
 
     truth = None
     if config.source == "simulator":
@@ -117,7 +120,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         if isinstance(policy, ExplorationAgent):  # explores at its fixed temperature
             temperatures = (policy.temperature,)
         result = evaluate_policy(policy, kind, valid, test, q_logged, q_candidates, config.eval,
-                                 temperatures, slate_size, truth)
+                                 temperatures, slate_size, truth, valid_q)
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
@@ -131,8 +134,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         # Every agent behind the one interface; the text team is already a fusion (of text and one policy).
         agents = [BaselineAgent(p) if p in baselines else TextAgent(p) if isinstance(p, TextPolicy) else p
                   for p, _ in policies if not isinstance(p, TextTeamPolicy)]
-        valid_q_logged, valid_q_candidates = fit_reward_model(features, valid, config.eval, train_kind)
-        valid_days = ValidDays.of(valid, valid_q_logged, valid_q_candidates, coordinator.min_support)
+        valid_days = ValidDays.of(valid, *valid_q, coordinator.min_support)  # the valid days' reward model
         team, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
                                     slate_size)
         result = evaluate_policy(team, "team", valid, test, q_logged, q_candidates, config.eval,

@@ -83,7 +83,9 @@ def test_inverse_propensity_weights_undo_the_loggers_exposure_bias() -> None:
                                propensity=shown_share[pick])
     top_item = {}
     for cap in (10.0, 1.0):
-        model, _ = train(data, NetworkShape(n_items, 10, 1), dataclasses.replace(SMALL_AGENT, weight_cap=cap))
+        # The supervised head counts clicks unweighted (item 2 has more): off, so the weights alone decide.
+        weights_only = dataclasses.replace(SMALL_AGENT, weight_cap=cap, supervised_weight=0.0)
+        model, _ = train(data, NetworkShape(n_items, 10, 1), weights_only)
         scores = ActorCriticPolicy(model).item_scores(data.states.take(slice(0, 500)))
         top_item[cap] = np.bincount(scores.argmax(axis=1), minlength=n_items).argmax()
     assert top_item == {10.0: 3, 1.0: 2}
@@ -125,3 +127,52 @@ def test_checkpoint_with_other_shapes_is_refused(tiny_pipeline, tmp_path) -> Non
         load_checkpoint(directory)
     with pytest.raises(FileNotFoundError, match="actor_critic"):
         load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("form", ["inverse", "ratio", "none"])
+@pytest.mark.parametrize("topk", [False, True])
+def test_actor_weight_forms_match_their_formulas(form: str, topk: bool) -> None:
+    """u = min(u_raw, c median(u_raw)) [x K (1 - pi(a))^(K-1)], w = u / mean(u), against numpy."""
+    from recrl.agents.actor_critic import actor_weight
+
+    rng = np.random.default_rng(5)
+    batch, n_items, slate = 64, 9, 3
+    pi = torch.tensor(rng.dirichlet(np.ones(n_items), size=batch))
+    action = torch.tensor(rng.integers(2, n_items, batch))
+    position = torch.tensor(rng.integers(0, slate, batch))
+    beta = torch.tensor(rng.uniform(0.01, 0.5, batch))
+    config = AgentConfig(weight_form=form, topk_correction=topk, weight_cap=2.0)
+    weight, raw, cap = actor_weight(config, pi, torch.zeros(batch, n_items), action, position, beta, True, slate)
+    pi_np, a = pi.numpy(), action.numpy()
+    if form == "inverse":
+        expected_raw = 1.0 / beta.numpy()
+    elif form == "ratio":
+        expected_raw = plackett_luce_marginals(pi_np, slate)[np.arange(batch), a, position.numpy()] / beta.numpy()
+    else:
+        expected_raw = np.ones(batch)
+    np.testing.assert_allclose(raw.numpy(), expected_raw, rtol=1e-9)
+    lower_median = np.sort(expected_raw)[(batch - 1) // 2]  # torch's median: the lower middle value
+    u = np.minimum(expected_raw, 2.0 * lower_median)
+    if topk:
+        u = u * slate * (1.0 - pi_np[np.arange(batch), a]) ** (slate - 1)
+    np.testing.assert_allclose(weight.numpy(), u / u.mean(), rtol=1e-6)
+    assert float(cap) == pytest.approx(2.0 * float(raw.median()))
+
+
+def test_advantage_return_is_nonnegative_and_zero_without_feedback() -> None:
+    from recrl.agents.actor_critic import actor_return
+
+    rng = np.random.default_rng(6)
+    batch, n_items, slate = 32, 10, 2
+    q_both = [torch.tensor(rng.normal(size=(batch, n_items, slate))) for _ in range(2)]
+    reward = torch.tensor(rng.choice([0.0, 0.2, 1.0], batch))
+    rows, action = torch.arange(batch), torch.tensor(rng.integers(2, n_items, batch))
+    position, negatives = torch.tensor(rng.integers(0, slate, batch)), torch.tensor(rng.integers(2, n_items, (batch, 4)))
+    config = AgentConfig(actor_return="advantage", warmup_epochs=0)
+    adv = actor_return(config, 1, reward, torch.zeros(batch), q_both, rows, action, position, negatives)
+    q = torch.minimum(*q_both)
+    expected = (q[rows, action, position] - (q[rows, action, position] + q[rows[:, None], negatives, position[:, None]].sum(1)) / 5)
+    np.testing.assert_allclose(adv.numpy(), (expected.clamp_min(0) * (reward > 0)).numpy(), rtol=1e-9)
+    # During warm-up every choice weights by the logged reward.
+    warm = AgentConfig(actor_return="advantage", warmup_epochs=1)
+    assert torch.equal(actor_return(warm, 0, reward, torch.zeros(batch), q_both, rows, action, position, negatives), reward)

@@ -85,8 +85,8 @@ def test_temperature_is_chosen_on_validation_only(tiny_pipeline) -> None:
     policy = PopularityPolicy(interactions)
     temperature, table = choose_temperature(score_states(policy, valid.states), valid, (0.1, 1.0, 10.0), 3)
     assert table["temperature"].to_list() == [0.1, 1.0, 10.0]
-    eligible = table.filter(table["ess"] >= 0.02 * len(valid))
-    assert temperature == eligible.sort("snips", descending=True)["temperature"][0]
+    # Without a reward model the rule's DR is IPS: the highest IPS lower bound wins.
+    assert temperature == table.sort("dr_lcb", descending=True)["temperature"][0]
     probs = decision_probs(score_states(policy, valid.states), valid.position, temperature, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
 
