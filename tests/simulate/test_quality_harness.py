@@ -49,15 +49,19 @@ def test_policy_rows_take_any_policy_and_check_coverage(quality) -> None:
             }
         ),
     }
-    rows = {r["policy"]: r for r in quality.policy_rows(frames, {"new-team": 0.08})}
+    recorded = {"new-team": {"greedy_true_value": 0.08, "dr_unclipped": 0.055, "dr_unclipped_ci_low": 0.04,
+                             "dr_unclipped_ci_high": 0.07, "max_weight": 12.0}}
+    rows = {r["policy"]: r for r in quality.policy_rows(frames, recorded)}
     assert rows["new-team"]["dr"] == 0.06 and rows["new-team"]["dr_covers_truth"] is False
+    assert rows["new-team"]["dr_unclipped_covers_truth"] is True
     assert rows["new-team"]["greedy_true_value"] == 0.08
+    assert abs(rows["new-team"]["value_given_up"] - 0.03) < 1e-12
     assert rows["logging"]["dr"] is None and rows["logging"]["dr_covers_truth"] is None
 
 
 def test_greedy_recorder_restores_the_stage(quality) -> None:
     original = stage.evaluate_policy
-    with quality.greedy_truth_recorder(1e-3) as greedy:
+    with quality.greedy_truth_recorder() as greedy:
         assert stage.evaluate_policy is not original and greedy == {}
     assert stage.evaluate_policy is original
 
