@@ -211,11 +211,17 @@ def train_specialists(config: PipelineConfig, run_id: str) -> list[str]:
 
 
 @task(name="evaluate", task_run_name="evaluate")
-def evaluate(config: PipelineConfig, run_id: str, checkpoint: str) -> str:
-    """Every policy on the test days; results replace this run's rows in the warehouse (its ``runs``
-    row included: the flow appends the new one when the run has finished)."""
+def evaluate(config: PipelineConfig, run_id: str, checkpoint: str, started_at: datetime,
+             stage_seconds: dict[str, float], counts: dict) -> str:
+    """Every policy on the test days; the results and the run's ``succeeded`` row (``recrl.store.runs``,
+    with the seconds of every stage up to this one) replace this run's rows in one publish, so a reader
+    never sees results without their run."""
     layout = DataLayout(_root(config))
-    warehouse.replace_run(layout.warehouse, run_id, evaluate_run(layout, config, run_id, checkpoint))
+    clock = time.perf_counter()
+    frames = evaluate_run(layout, config, run_id, checkpoint)
+    seconds = dict(stage_seconds) | {"evaluate": time.perf_counter() - clock}
+    frames["runs"] = runs.run_row(config, run_id, "succeeded", started_at, seconds, counts)
+    warehouse.replace_run(layout.warehouse, run_id, frames)
     return str(layout.warehouse)
 
 
@@ -235,14 +241,7 @@ def publish_report(config: PipelineConfig, run_id: str) -> str:
     return str(markdown_path)
 
 
-@task(name="record-run", task_run_name="record-run")
-def record_run(config: PipelineConfig, run_id: str, started_at: datetime, stage_seconds: dict[str, float],
-               counts: dict) -> None:
-    """The run's ``succeeded`` row in ``runs`` (``recrl.store.runs``)."""
-    runs.record_succeeded(config, run_id, started_at, stage_seconds, counts)
-
-
-IO_STAGES = frozenset({"simulate-logs", "ingest", "evaluate", "report", "record-run"})
+IO_STAGES = frozenset({"simulate-logs", "ingest", "evaluate", "report"})
 """Stages that retry an I/O error (``FlowConfig.io_retries``)."""
 TRAINING_STAGES = frozenset({"train-actor-critic", "train-sequential", "train-specialists"})
 """Stages under ``FlowConfig.train_timeout_minutes`` (the others under ``timeout_minutes``)."""
@@ -350,9 +349,8 @@ def nightly(config: PipelineConfig = DEFAULT_CONFIG, run_id: str | None = None) 
         clock.run(train_sequential_baseline, config, run_id)
         if config.coordinator.enabled and config.coordinator.specialists:
             clock.run(train_specialists, config, run_id)
-        clock.run(evaluate, config, run_id, checkpoint)
+        clock.run(evaluate, config, run_id, checkpoint, started_at, dict(clock.seconds), counts)
         clock.run(publish_report, config, run_id)
-        clock.run(record_run, config, run_id, started_at, dict(clock.seconds), counts)
     except BaseException as error:
         try:
             runs.record_failed(config, run_id, started_at, clock.seconds, clock.current or "flow", error)

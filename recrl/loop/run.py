@@ -45,7 +45,7 @@ from recrl.simulate import LOGGING_POLICY_ID, write_logs
 from recrl.simulate.serve import ServedPolicy, serve_day
 from recrl.sql import stream_sql
 from recrl.states import build_states, load_vocab
-from recrl.store import warehouse
+from recrl.store import runs, warehouse
 from recrl.store.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -101,23 +101,9 @@ def run_nights(config: PipelineConfig, nights: int, run_prefix: str = "night") -
         )
         log.info("night %d gate: %s (%s)", night, decision.decision, decision.reason)
         created = {"created_at": datetime.now(UTC)}
-        frames["runs"] = pl.DataFrame(
-            [
-                {
-                    "run_id": run_id,
-                    "started_at": started,
-                    "finished_at": datetime.now(UTC),
-                    "status": "succeeded",
-                    "source": config.source,
-                    "data_root": str(layout.root),
-                    "config_json": config.to_json(),
-                    **{
-                        f"n_{split}": sum(counts.get(split, {}).values())
-                        for split in ("train", "valid", "test")
-                    },
-                }
-            ]
-        )
+        totals = {split: sum(counts.get(split, {}).values()) for split in ("train", "valid", "test")}
+        frames["runs"] = runs.run_row(config, run_id, "succeeded", started,
+                                      {"night": time.perf_counter() - clock}, totals)
         frames["deployments"] = pl.DataFrame([deployment_row(run_id, decision) | created])
         frames["nightly_summary"] = pl.DataFrame(
             [

@@ -158,18 +158,6 @@ def run_row(
     )
 
 
-def record_succeeded(
-    config: PipelineConfig,
-    run_id: str,
-    started_at: datetime,
-    stage_seconds: Mapping[str, float],
-    counts: Mapping[str, int],
-) -> None:
-    """Append the run's ``succeeded`` row (after the evaluation replaced the run's rows)."""
-    row = run_row(config, run_id, "succeeded", started_at, stage_seconds, counts)
-    warehouse.append_rows(DataLayout(Path(config.data_root)).warehouse, "runs", row)
-
-
 def record_failed(
     config: PipelineConfig,
     run_id: str,

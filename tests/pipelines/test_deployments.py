@@ -212,7 +212,7 @@ def test_deploy_from_prefect_yaml_run_on_a_worker_then_kill_mid_stage_and_resume
         )
         assert client.read_flow_run(resumed.id).state.is_completed()
         states = wait_for(
-            lambda: (s := task_states(client, resumed.id)) and "record-run" in s and s,
+            lambda: (s := task_states(client, resumed.id)) and "report" in s and s,
             "the resumed run's task runs",
             60,
         )

@@ -119,7 +119,7 @@ def test_writers_take_turns_and_one_kept_waiting_too_long_fails_in_one_line(
         try:
             with warehouse.writing(db) as con:
                 con.execute(
-                    "INSERT INTO runs VALUES ('slow', now(), NULL, 'running', 's', 'd', 1, 2, 0, '{}')"
+                    "INSERT INTO runs (run_id, started_at, finished_at, status, source, data_root, n_train, n_valid, n_test, config_json) VALUES ('slow', now(), NULL, 'running', 's', 'd', 1, 2, 0, '{}')"
                 )
                 writing.set()
                 release.wait(timeout=60)
@@ -164,7 +164,7 @@ def test_the_file_is_readable_by_the_duckdb_1_5_cli_and_older_files_are_migrated
             "data_root VARCHAR NOT NULL, n_train BIGINT, n_valid BIGINT, n_test BIGINT, "
             "config_json VARCHAR NOT NULL)"
         )
-        con.execute("INSERT INTO runs VALUES ('old', now(), NULL, 'succeeded', 's', 'd', 1, 0, 0, '{}')")
+        con.execute("INSERT INTO runs (run_id, started_at, finished_at, status, source, data_root, n_train, n_valid, n_test, config_json) VALUES ('old', now(), NULL, 'succeeded', 's', 'd', 1, 0, 0, '{}')")
     query = [
         str(duckdb_cli),
         "-readonly",
@@ -188,7 +188,7 @@ def test_the_file_is_readable_by_the_duckdb_1_5_cli_and_older_files_are_migrated
         ).fetchall() == [(f"{warehouse.STORAGE_VERSION}+",)]
     with pytest.raises(duckdb.ConstraintException, match="primary key"):  # the migration kept constraints
         with warehouse.writing(db) as con:
-            con.execute("INSERT INTO runs VALUES ('old', now(), NULL, 'succeeded', 's', 'd', 1, 0, 0, '{}')")
+            con.execute("INSERT INTO runs (run_id, started_at, finished_at, status, source, data_root, n_train, n_valid, n_test, config_json) VALUES ('old', now(), NULL, 'succeeded', 's', 'd', 1, 0, 0, '{}')")
 
 
 def test_rows_in_a_wal_left_beside_the_published_file_are_kept(tmp_path, make_run_frames) -> None:
@@ -198,7 +198,7 @@ def test_rows_in_a_wal_left_beside_the_published_file_are_kept(tmp_path, make_ru
         import duckdb, os, sys
         con = duckdb.connect(sys.argv[1])  # a writer that wrote in place and died before its checkpoint
         con.execute("SET checkpoint_threshold = '1TB'")
-        con.execute("INSERT INTO runs VALUES ('in-wal', now(), NULL, 'failed', 's', 'd', 0, 0, 0, '{}')")
+        con.execute("INSERT INTO runs (run_id, started_at, finished_at, status, source, data_root, n_train, n_valid, n_test, config_json) VALUES ('in-wal', now(), NULL, 'failed', 's', 'd', 0, 0, 0, '{}')")
         os._exit(0)
     """)
     subprocess.run([sys.executable, "-c", in_place, str(db)], check=True)
