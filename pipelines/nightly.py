@@ -268,8 +268,10 @@ class StageClock:
     def run(self, stage: Task, *args: Any) -> Any:
         self.current = stage.name
         started = time.perf_counter()
+        print(f"recrl {stage.name}: started", flush=True)  # stdout: shown whatever the log level
         result = configured(stage, self.settings)(*args)
         self.seconds[stage.name] = time.perf_counter() - started
+        print(f"recrl {stage.name}: done in {self.seconds[stage.name]:.1f} s", flush=True)
         self.current = None
         return result
 
