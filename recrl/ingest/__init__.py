@@ -8,11 +8,11 @@ per-file reconciliation (``IngestReport``). Names are imported on first use (PEP
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from recrl.lazy import lazy_exports
 from recrl.stages import StageSummary, stage_clock
 
 if TYPE_CHECKING:
@@ -32,10 +32,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'recrl.ingest' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,8 +7,7 @@ Public API (stable): ``estimate``, ``estimate_all``, ``Estimate``, ``effective_s
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from recrl.lazy import lazy_exports
 
 _EXPORTS = {
     "Estimate": "recrl.ope.api",
@@ -20,10 +19,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'recrl.ope' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = sorted(_EXPORTS)

@@ -8,9 +8,9 @@ imported on first use (PEP 562), so ``recrl --help`` does not load duckdb or pya
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from recrl.lazy import lazy_exports
 from recrl.stages import stage_clock
 
 if TYPE_CHECKING:
@@ -30,10 +30,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'recrl.states' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def run_stage(layout: DataLayout, config: PipelineConfig) -> StatesSummary:
