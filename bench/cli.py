@@ -49,33 +49,23 @@ def environment(tree: Path) -> dict[str, str]:
     return os.environ | {"PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
 
 
+def python_output(tree: Path, code: str) -> str:
+    """stdout of ``python -c code`` run against the recrl in ``tree``."""
+    return subprocess.run([sys.executable, "-c", code], cwd=tree, env=environment(tree), capture_output=True,
+                          text=True, check=True).stdout
+
+
 def commands_of(tree: Path) -> set[str]:
     code = (
         "import recrl.cli; p = recrl.cli.build_parser(); "
         "print(' '.join(next(a for a in p._actions if a.dest == 'command').choices))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tree,
-        env=environment(tree),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return set(out.split())
+    return set(python_output(tree, code).split())
 
 
 def heavy_imports(tree: Path) -> list[str]:
     code = f"import sys, recrl.cli; recrl.cli.build_parser(); print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tree,
-        env=environment(tree),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return out.split()
+    return python_output(tree, code).split()
 
 
 def help_seconds(tree: Path, argv: list[str], repeats: int) -> tuple[float, float]:

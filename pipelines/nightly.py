@@ -55,6 +55,7 @@ from recrl.ingest import ingest
 from recrl.ingest.run import check_lake_has_events, resolve_sources
 from recrl.lake import DataLayout
 from recrl.simulate import write_logs
+from recrl.stages import stage_clock
 from recrl.states import build_states
 from recrl.store import runs, warehouse
 
@@ -267,11 +268,9 @@ class StageClock:
 
     def run(self, stage: Task, *args: Any) -> Any:
         self.current = stage.name
-        started = time.perf_counter()
-        print(f"recrl {stage.name}: started", flush=True)  # stdout: shown whatever the log level
-        result = configured(stage, self.settings)(*args)
-        self.seconds[stage.name] = time.perf_counter() - started
-        print(f"recrl {stage.name}: done in {self.seconds[stage.name]:.1f} s", flush=True)
+        with stage_clock(stage.name) as clock:  # the stage lines every recrl stage prints
+            result = configured(stage, self.settings)(*args)
+        self.seconds[stage.name] = clock.seconds
         self.current = None
         return result
 
