@@ -37,8 +37,10 @@ demo-loop: setup
 	rm -rf data/loop
 	$(VENV)/bin/recrl demo --nights 3 --config data/configs/loop.json
 
+# One worker per core (at most 4): the slow end-to-end tests start first (tests/conftest.py), so on
+# 2 cores the suite takes about as long as its longest test plus half the rest.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 lint: setup
 	$(VENV)/bin/ruff check recrl pipelines tests bench

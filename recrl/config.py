@@ -729,7 +729,9 @@ def _problem(error: Any, root: type | None, prefix: tuple[str, ...]) -> str:
     if kind in ("missing", "missing_argument") or dataclasses.is_dataclass(value) or isinstance(value, dict):
         return f"{path or 'config'}: {message}"
     shown = repr(value)
-    return f"{path or 'config'}: {message}, got {shown if len(shown) <= 80 else shown[:77] + '...'}"
+    if len(shown) > 120:  # keep both ends: a path's tail names the file, a list's head its kind
+        shown = shown[:40] + "..." + shown[-77:]
+    return f"{path or 'config'}: {message}, got {shown}"
 
 
 def _field_names(root: type | None, loc: tuple[Any, ...]) -> list[str]:

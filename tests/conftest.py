@@ -24,6 +24,12 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow end-to-end tests first (the order is otherwise kept): with ``-n`` workers (``make test``) the
+    longest ones then run beside the many short ones instead of after them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def tiny_config(data_root: Path) -> PipelineConfig:
     """A world small enough for seconds-long tests, large enough for real signal."""
     return PipelineConfig(
