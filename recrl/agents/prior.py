@@ -69,8 +69,9 @@ def choose_prior(kind: str, baselines: list):
     return max(candidates, key=key)  # ties: the earlier of PRIOR_CLASSES
 
 
-def fit_prior(kind: str, interactions: Interactions, config: BaselineConfig, valid=None,
-              slate_size: int | None = None):
+def fit_prior(
+    kind: str, interactions: Interactions, config: BaselineConfig, valid=None, slate_size: int | None = None
+):
     """The prior ``kind`` fitted on ``interactions`` (train) and tuned on ``valid`` like the baselines
     (``recrl.baselines.tuning``); only the kinds needed are fitted. None for ``'none'``."""
     if kind == "none":
@@ -101,5 +102,7 @@ def load_prior(directory: Path, kind: str):
         return None
     folder = Path(directory) / PRIOR_DIR
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: the checkpoint's config names prior {kind!r} but it was not saved")
+        raise FileNotFoundError(
+            f"{folder}: the checkpoint's config names prior {kind!r} but it was not saved"
+        )
     return load_baseline(folder)
