@@ -69,10 +69,11 @@ SCENARIO_NAMES = ("default", "sequential", "popularity-logger", "long-term")
 SIZES = {"n_users": 400, "n_days": 4}
 """Quick worlds (train 2 days, valid 1, test 1), as ``bench/quality.py --quick``."""
 
-BASE = {"supervised_weight": 0.0, "epochs": 3, "patience": 2}
+BASE = {"supervised_weight": 0.0, "epochs": 3, "patience": 2, "prior": "none"}
 """The actor-critic before this ablation (AgentConfig defaults of December: no supervised head, 3 epochs)."""
-SA2C = {"supervised_weight": 1.0, "epochs": 12, "patience": 2}
-"""The SA2C-style agent: supervised next-item head + the critic-weighted, IPS-corrected term, early stopped."""
+SA2C = {"supervised_weight": 1.0, "epochs": 12, "patience": 2, "prior": "none"}
+"""The SA2C-style agent: supervised next-item head + the critic-weighted, IPS-corrected term, early stopped;
+no CF prior (the ``prior-*`` variants add one)."""
 VARIANTS: dict[str, dict] = {
     "base": BASE,
     "base-12ep": BASE | {"epochs": 12},

@@ -23,7 +23,8 @@ from recrl.policies import StateBatch, plackett_luce_marginals, softmax_probs
 from recrl.states import load_transitions, to_arrays
 from recrl.states.export import TransitionArrays
 
-SMALL_AGENT = AgentConfig(hidden_size=32, intermediate_size=64, epochs=3, warmup_epochs=3, batch_size=128, lr=5e-3)
+SMALL_AGENT = AgentConfig(hidden_size=32, intermediate_size=64, epochs=3, warmup_epochs=3, batch_size=128, lr=5e-3,
+                          prior="none")  # synthetic logs: the actor alone
 
 
 def test_torch_marginal_at_logged_slot_equals_numpy_marginals() -> None:

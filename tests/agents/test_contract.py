@@ -34,7 +34,7 @@ from recrl.states import load_transitions, to_arrays
 from recrl.states.export import TransitionArrays
 from recrl.states.vocab import load_vocab
 
-SMALL = {"hidden_size": 32, "intermediate_size": 64, "epochs": 1, "batch_size": 256}
+SMALL = {"hidden_size": 32, "intermediate_size": 64, "epochs": 1, "batch_size": 256, "prior": "none"}
 TRAIN_ROWS = 3000
 """Training rows of the neural agents here: the contract is about the interface, not their quality."""
 
