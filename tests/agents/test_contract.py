@@ -34,7 +34,7 @@ from recrl.states import load_transitions, to_arrays
 from recrl.states.export import TransitionArrays
 from recrl.states.vocab import load_vocab
 
-SMALL = {"hidden_size": 32, "intermediate_size": 64, "epochs": 1, "batch_size": 256, "prior": "none"}
+SMALL = {"hidden_size": 32, "intermediate_size": 64, "epochs": 1, "batch_size": 256}
 TRAIN_ROWS = 3000
 """Training rows of the neural agents here: the contract is about the interface, not their quality."""
 
@@ -61,12 +61,12 @@ def world(tiny_pipeline) -> World:
 
 
 def actor_critic(world: World, seed: int) -> Agent:
-    config = AgentConfig(seed=seed, warmup_epochs=1, **SMALL)
+    config = AgentConfig(seed=seed, warmup_epochs=1, prior="none", **SMALL)
     return ActorCriticAgent(train(world.train.take(slice(0, TRAIN_ROWS)), world.shape, config)[0], config)
 
 
 def purchase_specialist(world: World, seed: int) -> Agent:
-    config = AgentConfig(seed=seed, warmup_epochs=1, **SMALL)
+    config = AgentConfig(seed=seed, warmup_epochs=1, prior="none", **SMALL)
     rows = objective_rewards(world.train.take(slice(0, TRAIN_ROWS)), "purchase", world.states_config)
     return ActorCriticAgent(train(rows, world.shape, config)[0], config, name="purchase-specialist")
 
