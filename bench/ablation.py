@@ -8,7 +8,8 @@ simulated, ingested and turned into states (history up to ``MAX_HISTORY`` events
 - the tuned baselines (``recrl.baselines.fit_baselines``, tuned on valid) and the supervised SASRec
   model are fitted once;
 - every actor-critic variant (``VARIANTS``: ``AgentConfig`` overrides, or a history length) is trained on
-  the train days with early stopping on valid.
+  the train days with early stopping on valid; a variant with a CF prior (``AgentConfig.prior``) gets it
+  from those tuned baselines (``recrl.agents.prior.choose_prior``), as ``fit_actor_critic`` would fit it.
 
 Every policy is then served as the evaluation stage serves it: the temperature with the highest DR
 lower bound on valid (``recrl.evaluate.offpolicy.choose_temperature``, reward model cross-fitted on
@@ -34,6 +35,7 @@ import numpy as np
 
 from recrl.agents.actor_critic import ActorCriticPolicy, train
 from recrl.agents.networks import NetworkShape
+from recrl.agents.prior import choose_prior
 from recrl.agents.sequential import SequentialPolicy, train_sequential
 from recrl.baselines import (
     ItemKNNPolicy,
@@ -67,10 +69,11 @@ SCENARIO_NAMES = ("default", "sequential", "popularity-logger", "long-term")
 SIZES = {"n_users": 400, "n_days": 4}
 """Quick worlds (train 2 days, valid 1, test 1), as ``bench/quality.py --quick``."""
 
-BASE = {"supervised_weight": 0.0, "epochs": 3, "patience": 2}
+BASE = {"supervised_weight": 0.0, "epochs": 3, "patience": 2, "prior": "none"}
 """The actor-critic before this ablation (AgentConfig defaults of December: no supervised head, 3 epochs)."""
-SA2C = {"supervised_weight": 1.0, "epochs": 12, "patience": 2}
-"""The SA2C-style agent: supervised next-item head + the critic-weighted, IPS-corrected term, early stopped."""
+SA2C = {"supervised_weight": 1.0, "epochs": 12, "patience": 2, "prior": "none"}
+"""The SA2C-style agent: supervised next-item head + the critic-weighted, IPS-corrected term, early stopped;
+no CF prior (the ``prior-*`` variants add one)."""
 VARIANTS: dict[str, dict] = {
     "base": BASE,
     "base-12ep": BASE | {"epochs": 12},
@@ -88,6 +91,13 @@ VARIANTS: dict[str, dict] = {
                              "warmup_epochs": 0},
     "sa2c-hist5": SA2C | {"history_len": 5},
     "sa2c-hist20": SA2C | {"history_len": 20},
+    "prior-session-knn": SA2C | {"prior": "session-knn"},
+    "prior-item-knn": SA2C | {"prior": "item-knn"},
+    "prior-pure-svd": SA2C | {"prior": "pure-svd"},
+    "prior-best": SA2C | {"prior": "best"},
+    "prior-session-knn-w3": SA2C | {"prior": "session-knn", "prior_weight": 3.0},
+    "prior-session-knn-no-sup": SA2C | {"prior": "session-knn", "supervised_weight": 0.0},
+    "prior-session-knn-patience4": SA2C | {"prior": "session-knn", "patience": 4},
 }
 """name -> overrides of ``AgentConfig`` (``history_len``: of the states the variant reads)."""
 
@@ -156,7 +166,7 @@ def run_world(name: str, seed: int, sizes: dict, variants: list[str]) -> dict:
             train_split, valid_split = arrays(tables["train"], history_len), arrays(tables["valid"], history_len)
             mark = time.perf_counter()
             model, epoch_log = train(train_split, dataclasses.replace(shape, history_len=history_len), agent,
-                                     valid_split)
+                                     valid_split, prior=choose_prior(agent.prior, baselines))
             seconds = time.perf_counter() - mark
             policy = ActorCriticPolicy(model)
             v_valid, v_test = arrays(bandit["valid"], history_len), arrays(bandit["test"], history_len)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                            reward_purchase=config.states.reward_purchase)
         ingest([p for p in paths if p.name.startswith("events-")], "events", layout, config.ingest)
         build_states(layout, config.states)
-        checkpoint = str(fit_actor_critic(layout, config.states, config.agent, "bench"))
+        checkpoint = str(fit_actor_critic(layout, config.states, config.agent, "bench", baselines=config.baselines))
     prepared = time.perf_counter() - started
     frames, seconds = {}, {}
     for source in ("logged", "estimated"):

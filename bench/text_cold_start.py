@@ -112,7 +112,7 @@ def run_world(seed: int, sizes: dict, root: Path, n_bootstrap: int) -> dict:
     states = build_states(layout, config.states)
     timing["data"] = time.perf_counter() - start
     run_id = f"text-cold-start-{seed}"
-    checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id)
+    checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, baselines=config.baselines)
     fit_sequential(layout, config.states, config.sequential, run_id)
     timing["train"] = time.perf_counter() - start - timing["data"]
     with cold_item_recorder(config, layout) as cold:

@@ -192,7 +192,8 @@ def build_state_sequences(config: PipelineConfig) -> dict:
       cache_key_fn=digest_cache_key(_training_inputs("agent")), **CACHED)
 def train_actor_critic(config: PipelineConfig, run_id: str) -> str:
     """Off-policy actor-critic on the train split; returns the checkpoint folder."""
-    return str(fit_actor_critic(DataLayout(_root(config)), config.states, config.agent, run_id))
+    return str(fit_actor_critic(DataLayout(_root(config)), config.states, config.agent, run_id,
+                                baselines=config.baselines))
 
 
 @task(name="train-sequential", task_run_name="train-sequential",

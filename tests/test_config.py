@@ -54,6 +54,8 @@ BAD: list[tuple[dict, str, str, bool]] = [
     ({"agent": {"weight_form": "sqrt"}}, "agent.weight_form", "got 'sqrt'", True),
     ({"agent": {"actor_return": "q"}}, "agent.actor_return", "got 'q'", True),
     ({"agent": {"topk_correction": 1}}, "agent.topk_correction", "expected true or false, got 1", True),
+    ({"agent": {"prior": "svd"}}, "agent.prior", "got 'svd'", True),
+    ({"agent": {"prior_weight": -1}}, "agent.prior_weight", "must be at least 0.0, got -1", True),
     ({"n_itemz": 3}, "n_itemz", "unknown setting", True),
     ({"sim": {"n_itemz": 3}}, "sim.n_itemz", "unknown setting (did you mean n_items?)", True),
     ({"sim": 3}, "sim", "expected an object of settings, got 3", True),

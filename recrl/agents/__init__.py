@@ -45,13 +45,13 @@ def run_stage(
     specialists = config.coordinator.enabled and config.coordinator.specialists
     models = "actor-critic" + (" + sequential" if sequential else "") + (" + specialists" if specialists else "")
     with stage_clock("train", f"{models}, run {run_id}") as clock:
-        checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id)
+        checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, baselines=config.baselines)
         if sequential:
             fit_sequential(layout, config.states, config.sequential, run_id)
         if specialists:  # click and purchase actor-critics for the coordinator's team
             from recrl.agents.specialists import fit_specialists
 
-            fit_specialists(layout, config.states, config.agent, config.coordinator, run_id)
+            fit_specialists(layout, config.states, config.agent, config.coordinator, run_id, config.baselines)
     return TrainSummary(
         run_id=run_id,
         checkpoint=checkpoint,

@@ -3,7 +3,9 @@
 One readable training module (CleanRL style), wrapped in ``train`` so flows import it. Measured
 tables (every switch below, per simulated world) live in ``docs/agent.md``, not here.
 
-Per batch of logged decisions (s, a, k, r, s', done, beta) -- a the shown item, k its slot:
+Per batch of logged decisions (s, a, k, r, s', done, beta) -- a the shown item, k its slot; pi(. | s) =
+softmax(logits(s)), logits(s) = f_theta(s) alone, or with ``AgentConfig.prior`` the residual actor over a
+tuned CF prior, f_theta(s) + alpha z(prior(s)) (``recrl.agents.prior``), in every term below and served:
 
     critic    V'(s') = sum_b pi(b | s') min_i Q'_i(s', b, 0)                          (target nets, twin Q)
               y = r + gamma (1 - done) V'(s')
@@ -47,6 +49,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from recrl.agents.networks import ActorCritic, NetworkShape, plackett_luce_marginal_at
+from recrl.agents.prior import load_prior, prior_z, save_prior
 from recrl.agents.training import (
     load_checked,
     next_item_ndcg,
@@ -74,7 +77,7 @@ def uses_logged_propensity(config: AgentConfig, propensity: np.ndarray) -> bool:
 
 def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfig,
           valid: TransitionArrays | None = None, directory: Path | None = None,
-          resume: bool = False, initial_weights: dict[str, torch.Tensor] | None = None
+          resume: bool = False, initial_weights: dict[str, torch.Tensor] | None = None, prior=None
           ) -> tuple[ActorCritic, list[dict]]:
     """Fit the actor-critic on training transitions; returns the model (eval mode) and the epoch log.
 
@@ -84,10 +87,14 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
     self-normalised weights as a share of the batch; with ``valid``, the validation NDCG@10 that picks
     the weights kept and stops training early (``recrl.agents.training``). Training loss never judges a
     policy. ``initial_weights`` (a checkpoint's tensors, every shape checked) warm-starts the model and
-    its target network, e.g. from last night's weights in the closed loop.
+    its target network, e.g. from last night's weights in the closed loop. ``prior`` is the fitted CF
+    baseline ``config.prior`` names (``recrl.agents.prior.fit_prior``); the model returned carries it as
+    ``model.prior`` (None without), so every ``ActorCriticPolicy`` of it serves the same logits.
     """
     if len(transitions) == 0:
         raise ValueError("no training transitions")
+    if (prior is None) != (config.prior == "none"):
+        raise ValueError(f"AgentConfig.prior is {config.prior!r} but train() was given prior={prior!r}")
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.num_threads)
     rng = np.random.default_rng(config.seed)
@@ -113,6 +120,11 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
     if initial_weights is not None:
         load_checked(model, initial_weights)
     target = copy.deepcopy(model).requires_grad_(False).eval()  # no dropout in TD targets
+    model.prior = prior  # after the copy: the target shares it, the copy would double its memory
+
+    def prior_of(states: StateBatch, batch: np.ndarray) -> torch.Tensor | None:
+        """(B, V) z(prior(s)) of one batch, scored on the fly (never T x V)."""
+        return None if prior is None else tensor(prior_z(prior, states.take(batch)), torch.float32)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     n_steps = math.ceil(len(transitions) / config.batch_size)
 
@@ -126,7 +138,8 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
 
             with torch.no_grad():
                 next_state = target.encode(next_history[idx], next_types[idx])
-                next_pi = torch.softmax(target.actor_logits(next_state), dim=1)  # (B, V)
+                next_logits = target.actor_logits(next_state, prior_of(transitions.next_states, batch))
+                next_pi = torch.softmax(next_logits, dim=1)  # (B, V)
                 next_q = torch.minimum(target.q_values(next_state, 0), target.q_values(next_state, 1))[:, :, 0]
                 td_target = r + config.gamma * not_done[idx] * (next_pi * next_q).sum(dim=1)  # (B,)
             q_both = [model.q_values(state, i) for i in (0, 1)]  # 2 x (B, V, K)
@@ -143,7 +156,7 @@ def train(transitions: TransitionArrays, shape: NetworkShape, config: AgentConfi
             behaviour_logits = model.behaviour_logits(state)
             behaviour_loss = F.cross_entropy(behaviour_logits, a)
 
-            log_pi = torch.log_softmax(model.actor_logits(state), dim=1)  # (B, V)
+            log_pi = torch.log_softmax(model.actor_logits(state, prior_of(transitions.states, batch)), dim=1)  # (B, V)
             pi = log_pi.exp()
             with torch.no_grad():
                 weight, raw_weight, cap = actor_weight(config, pi, behaviour_logits, a, k, propensity[idx],
@@ -248,23 +261,41 @@ class EncoderPolicy:
 
 
 class ActorCriticPolicy(EncoderPolicy):
-    """The trained actor served as a softmax policy over the vocabulary."""
+    """The trained actor served as a softmax policy over the vocabulary: f_theta(s) + alpha z(prior(s))
+    with the model's CF prior (``model.prior``), f_theta(s) without."""
 
     def __init__(self, model: ActorCritic, temperature: float = 1.0, name: str = "actor-critic") -> None:
         super().__init__(model, temperature, name)
 
+    @torch.no_grad()
+    def item_scores(self, states: StateBatch) -> np.ndarray:
+        prior = getattr(self.model, "prior", None)
+        if prior is None:
+            return super().item_scores(states)
+        device = next(self.model.parameters()).device
+        history = torch.as_tensor(states.history_items, dtype=torch.long, device=device)
+        history_types = torch.as_tensor(states.history_types, dtype=torch.long, device=device)
+        z = torch.as_tensor(prior_z(prior, states), device=device)  # (B, V)
+        return self.model.item_logits(history, history_types, z).double().cpu().numpy()  # (B, V)
+
 
 def save_checkpoint(model: ActorCritic, config: AgentConfig, directory: Path) -> Path:
-    """Weights as safetensors (never pickle) and the config + shape as JSON beside them."""
+    """Weights as safetensors (never pickle) and the config + shape as JSON beside them; the CF prior
+    (if any) in ``recrl.agents.prior.PRIOR_DIR`` beside them (``recrl.baselines.store`` format)."""
     meta = {"agent": dataclasses.asdict(config), "shape": dataclasses.asdict(model.shape)}
-    return save_weights(model, meta, directory, CHECKPOINT_FILE, CONFIG_FILE)
+    path = save_weights(model, meta, directory, CHECKPOINT_FILE, CONFIG_FILE)
+    save_prior(getattr(model, "prior", None), directory)
+    return path
 
 
 def load_checkpoint(directory: Path) -> tuple[ActorCritic, AgentConfig]:
-    """Rebuild the model from its JSON config and load the safetensors weights, checking every shape."""
+    """Rebuild the model from its JSON config and load the safetensors weights, checking every shape;
+    the CF prior its config names is loaded as ``model.prior`` (checkpoints from before the prior have
+    none)."""
     directory = Path(directory)
     meta = read_meta(directory, CHECKPOINT_FILE, CONFIG_FILE)
-    config = from_dict(AgentConfig, meta["agent"])
+    config = from_dict(AgentConfig, {"prior": "none"} | meta["agent"])  # saved before the prior: none
     model = ActorCritic(NetworkShape(**meta["shape"]), config)
     load_checked(model, load_file(str(directory / CHECKPOINT_FILE)))
+    model.prior = load_prior(directory, config.prior)
     return model.eval(), config

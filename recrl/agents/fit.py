@@ -5,6 +5,9 @@ Reads ``{data}/states`` (vocabulary, train transitions, valid transitions for ea
 ``{data}/models/{run_id}/``: the safetensors weights, the config + network shape JSON, the per-epoch
 training log, the resumable training state and (with tensorboard installed) TensorBoard scalars.
 The actor-critic and the sequential model each write their own files, so both fit into one folder.
+With ``AgentConfig.prior`` the actor's CF prior is fitted on the train split and tuned on the valid
+split's decisions (the bandit impressions where valid has any, else the sequence steps), as the
+evaluation stage tunes the baselines, and saved in the same folder (``recrl.agents.prior``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from safetensors.torch import load_file
 
 from recrl.agents.actor_critic import CHECKPOINT_FILE, save_checkpoint, train
 from recrl.agents.networks import NetworkShape
+from recrl.agents.prior import fit_prior
 from recrl.agents.sequential import save_sequential, train_sequential
-from recrl.config import AgentConfig, SequentialConfig, StatesConfig
+from recrl.baselines import interactions_from_transitions
+from recrl.config import AgentConfig, BaselineConfig, SequentialConfig, StatesConfig
 from recrl.lake import DataLayout
 from recrl.policies import slate_size_of
 from recrl.states.export import TransitionArrays, load_transitions, to_arrays
@@ -38,16 +43,31 @@ def _splits(layout: DataLayout, states: StatesConfig) -> tuple[NetworkShape, Tra
     return shape, train_split, valid_split
 
 
+def actor_prior(layout: DataLayout, states: StatesConfig, agent: AgentConfig, baselines: BaselineConfig,
+                shape: NetworkShape):
+    """The CF prior ``agent.prior`` names, fitted on the train split and tuned on valid (None for 'none')."""
+    if agent.prior == "none":
+        return None
+    interactions = interactions_from_transitions(load_transitions(layout, "train"), shape.n_items)
+    valid = to_arrays(load_transitions(layout, "valid", kind="bandit"), states.history_len)
+    if len(valid) == 0:
+        valid = to_arrays(load_transitions(layout, "valid", kind="sequence"), states.history_len)
+    return fit_prior(agent.prior, interactions, baselines, valid, shape.slate_size)
+
+
 def fit_actor_critic(layout: DataLayout, states: StatesConfig, agent: AgentConfig, run_id: str,
-                     resume: bool = False, warm_start: Path | None = None) -> Path:
+                     resume: bool = False, warm_start: Path | None = None,
+                     baselines: BaselineConfig | None = None) -> Path:
     """Train on the train split, stop early on the valid split (test is never seen); return the folder.
     ``resume`` continues the training state saved there by an earlier, shorter fit; ``warm_start`` (an
-    earlier run's model folder) starts from its actor-critic weights instead of a fresh initialisation."""
+    earlier run's model folder) starts from its actor-critic weights instead of a fresh initialisation;
+    ``baselines`` configures the CF prior's fit and tuning (``AgentConfig.prior``; default BaselineConfig)."""
     shape, train_split, valid_split = _splits(layout, states)
     directory = layout.models / run_id
     initial = load_file(str(Path(warm_start) / CHECKPOINT_FILE)) if warm_start is not None else None
+    prior = actor_prior(layout, states, agent, baselines or BaselineConfig(), shape)
     model, epoch_log = train(train_split, shape, agent, valid_split, directory / ACTOR_CRITIC_STATE_DIR, resume,
-                             initial_weights=initial)
+                             initial_weights=initial, prior=prior)
     save_checkpoint(model, agent, directory)
     (directory / TRAINING_LOG_FILE).write_text(json.dumps(epoch_log, indent=2))
     return directory

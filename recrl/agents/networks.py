@@ -92,6 +92,9 @@ class ActorCritic(nn.Module):
         self.q_bias = nn.Parameter(torch.zeros(2, shape.n_items))
         self.q_position = nn.Parameter(torch.zeros(2, shape.slate_size))
         self.behaviour = nn.Linear(hidden, shape.n_items)
+        # alpha of the residual actor over a CF prior (recrl.agents.prior); absent without a prior, so
+        # checkpoints from before the prior load unchanged.
+        self.prior_weight = nn.Parameter(torch.tensor(float(config.prior_weight))) if config.prior != "none" else None
         reserved = torch.zeros(shape.n_items, dtype=torch.bool)
         reserved[:N_RESERVED] = True
         self.register_buffer("reserved", reserved, persistent=False)
@@ -99,13 +102,19 @@ class ActorCritic(nn.Module):
     def encode(self, history_items: torch.Tensor, history_types: torch.Tensor) -> torch.Tensor:
         return self.encoder(history_items, history_types)  # (B, H)
 
-    def actor_logits(self, state: torch.Tensor) -> torch.Tensor:
+    def actor_logits(self, state: torch.Tensor, prior_z: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, V) f_theta(s, .) + alpha prior_z, prior_z (B, V) the standardised prior scores (with a prior)."""
         logits = self.actor_proj(state) @ self.encoder.item_embeddings.T + self.actor_bias  # (B, V)
+        if (prior_z is None) != (self.prior_weight is None):
+            raise ValueError("prior_z is needed exactly when the model has a prior (AgentConfig.prior)")
+        if prior_z is not None:
+            logits = logits + self.prior_weight * prior_z
         return logits.masked_fill(self.reserved, float("-inf"))
 
-    def item_logits(self, history_items: torch.Tensor, history_types: torch.Tensor) -> torch.Tensor:
+    def item_logits(self, history_items: torch.Tensor, history_types: torch.Tensor,
+                    prior_z: torch.Tensor | None = None) -> torch.Tensor:
         """(B, V) the served policy's logits: the actor's."""
-        return self.actor_logits(self.encode(history_items, history_types))
+        return self.actor_logits(self.encode(history_items, history_types), prior_z)
 
     def q_values(self, state: torch.Tensor, which: int) -> torch.Tensor:
         """(B, V, K) Q(s, a, k) of critic ``which`` (0 or 1)."""

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from recrl.agents.actor_critic import train
-from recrl.agents.fit import _splits
+from recrl.agents.fit import _splits, actor_prior
+from recrl.agents.prior import PRIOR_DIR, load_prior
 from recrl.agents.protocol import ActorCriticAgent, load_agent
-from recrl.config import AgentConfig, CoordinatorConfig, StatesConfig
+from recrl.config import AgentConfig, BaselineConfig, CoordinatorConfig, StatesConfig
 from recrl.lake import DataLayout
 from recrl.states.export import TransitionArrays
 
@@ -43,16 +44,23 @@ def objective_rewards(transitions: TransitionArrays, objective: str, states: Sta
 
 
 def fit_specialists(layout: DataLayout, states: StatesConfig, agent: AgentConfig, coordinator: CoordinatorConfig,
-                    run_id: str) -> dict[str, Path]:
-    """Train and save one actor-critic per objective on the train split (valid for early stopping only)."""
+                    run_id: str, baselines: BaselineConfig | None = None) -> dict[str, Path]:
+    """Train and save one actor-critic per objective on the train split (valid for early stopping only),
+    over the main actor-critic's CF prior (``AgentConfig.prior``: the one saved in the run's folder, or
+    fitted as ``recrl.agents.fit.fit_actor_critic`` fits it)."""
     shape, train_split, valid_split = _splits(layout, states)
+    run_folder = layout.models / run_id
+    if (run_folder / PRIOR_DIR).is_dir():
+        prior = load_prior(run_folder, agent.prior)
+    else:
+        prior = actor_prior(layout, states, agent, baselines or BaselineConfig(), shape)
     config = dataclasses.replace(agent, epochs=coordinator.specialist_epochs,
                                  warmup_epochs=min(agent.warmup_epochs, coordinator.specialist_epochs))
     folders = {}
     for objective in OBJECTIVES:
         folder = layout.models / run_id / SPECIALISTS_DIR / objective
         model, epoch_log = train(objective_rewards(train_split, objective, states), shape, config,
-                                 objective_rewards(valid_split, objective, states))
+                                 objective_rewards(valid_split, objective, states), prior=prior)
         ActorCriticAgent(model, config, name=f"{objective}-specialist").save(folder)
         (folder / "training_log.json").write_text(json.dumps(epoch_log, indent=2))
         folders[objective] = folder

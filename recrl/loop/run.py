@@ -91,7 +91,8 @@ def run_nights(config: PipelineConfig, nights: int, run_prefix: str = "night") -
         log.info("night %d: %s", night, report.summary())
         counts = build_states(layout, config.states).counts
         warm_start = layout.models / previous_run if previous_run else None
-        checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, warm_start=warm_start)
+        checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, warm_start=warm_start,
+                                      baselines=config.baselines)
         if config.gate.candidate == "sasrec":
             fit_sequential(layout, config.states, config.sequential, run_id)
         frames = evaluate_run(layout, config, run_id, str(checkpoint))

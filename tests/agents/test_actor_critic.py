@@ -23,7 +23,8 @@ from recrl.policies import StateBatch, plackett_luce_marginals, softmax_probs
 from recrl.states import load_transitions, to_arrays
 from recrl.states.export import TransitionArrays
 
-SMALL_AGENT = AgentConfig(hidden_size=32, intermediate_size=64, epochs=3, warmup_epochs=3, batch_size=128, lr=5e-3)
+SMALL_AGENT = AgentConfig(hidden_size=32, intermediate_size=64, epochs=3, warmup_epochs=3, batch_size=128, lr=5e-3,
+                          prior="none")  # synthetic logs: the actor alone
 
 
 def test_torch_marginal_at_logged_slot_equals_numpy_marginals() -> None:
@@ -176,3 +177,107 @@ def test_advantage_return_is_nonnegative_and_zero_without_feedback() -> None:
     # During warm-up every choice weights by the logged reward.
     warm = AgentConfig(actor_return="advantage", warmup_epochs=1)
     assert torch.equal(actor_return(warm, 0, reward, torch.zeros(batch), q_both, rows, action, position, negatives), reward)
+
+
+PRIOR_AGENT = dataclasses.replace(SMALL_AGENT, epochs=1, warmup_epochs=1, prior="session-knn")
+
+
+def prior_world(tiny_pipeline):
+    """The tiny pipeline's train split and a session-kNN prior fitted on it (untuned: fast)."""
+    from recrl.agents.prior import fit_prior
+    from recrl.baselines import interactions_from_transitions
+    from recrl.config import BaselineConfig
+    from recrl.states import load_vocab
+
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    table = load_transitions(layout, "train")
+    n_items = load_vocab(layout).size
+    prior = fit_prior("session-knn", interactions_from_transitions(table, n_items), BaselineConfig(tuning_trials=1))
+    data = to_arrays(table, config.states.history_len)
+    return data, NetworkShape(n_items, config.states.history_len, 1 + int(data.position.max())), prior
+
+
+def test_residual_actor_serves_the_prior_plus_its_correction(tiny_pipeline) -> None:
+    """logits = f_theta + alpha z(prior): with f_theta zeroed the policy is alpha x the standardised
+    prior scores; trained, it differs from the same actor without a prior."""
+    from recrl.agents.prior import standardise
+
+    data, shape, prior = prior_world(tiny_pipeline)
+    model, _ = train(data, shape, PRIOR_AGENT, prior=prior)
+    assert model.prior is prior
+    states = data.states.take(slice(0, 64))
+    expected = standardise(prior.item_scores(states))[:, 2:]
+    assert np.ptp(expected, axis=1).min() > 0  # the prior tells these states' items apart
+    with torch.no_grad():
+        model.actor_proj.weight.zero_()
+        model.actor_proj.bias.zero_()
+        model.actor_bias.zero_()
+        alpha = float(model.prior_weight)
+    np.testing.assert_allclose(ActorCriticPolicy(model).item_scores(states)[:, 2:], alpha * expected, rtol=1e-5,
+                               atol=1e-5)
+
+    trained, _ = train(data, shape, PRIOR_AGENT, prior=prior)
+    alone, _ = train(data, shape, dataclasses.replace(PRIOR_AGENT, prior="none"))
+    with_prior, without = ActorCriticPolicy(trained).item_scores(states), ActorCriticPolicy(alone).item_scores(states)
+    assert np.abs(with_prior[:, 2:] - without[:, 2:]).max() > 1.0
+    # The prior, not the initialisation, moves the ranking towards its own top item.
+    prior_top = expected.argmax(axis=1)
+    rows = np.arange(len(states))
+    assert (with_prior[:, 2:][rows, prior_top] >= np.quantile(with_prior[:, 2:], 0.9, axis=1)).mean() > 0.9
+
+
+def test_prior_must_match_the_config(tiny_pipeline) -> None:
+    data, shape, prior = prior_world(tiny_pipeline)
+    with pytest.raises(ValueError, match="prior"):
+        train(data, shape, PRIOR_AGENT)
+    with pytest.raises(ValueError, match="prior"):
+        train(data, shape, dataclasses.replace(PRIOR_AGENT, prior="none"), prior=prior)
+
+
+def test_prior_is_scored_per_batch_never_for_every_transition(tiny_pipeline, monkeypatch) -> None:
+    """Bounded memory: the prior scores at most one batch of states at a time (the 5,000-item world
+    must not allocate T x V)."""
+    import recrl.agents.actor_critic as actor_critic
+
+    data, shape, prior = prior_world(tiny_pipeline)
+    sizes = []
+    score = actor_critic.prior_z
+    monkeypatch.setattr(actor_critic, "prior_z", lambda p, s: sizes.append(len(s)) or score(p, s))
+    train(data, shape, dataclasses.replace(PRIOR_AGENT, batch_size=64), prior=prior)
+    assert sizes and max(sizes) <= 64 + 1  # array_split batches differ by at most one row
+    assert len(sizes) >= 2 * (len(data) // 65)  # the state and the next state of every batch
+
+
+def test_fit_with_a_prior_saves_it_and_reloads_to_the_same_policy(tiny_pipeline) -> None:
+    from recrl.agents.prior import PRIOR_DIR
+
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    agent = dataclasses.replace(config.agent, epochs=1, warmup_epochs=1, prior="best")
+    directory = fit_actor_critic(layout, config.states, agent, "ckpt-prior")
+    assert (directory / PRIOR_DIR / "params.safetensors").is_file()
+    model, agent_config = load_checkpoint(directory)
+    assert agent_config == agent and model.prior.kind in ("session-knn", "item-knn", "pure-svd")
+    assert model.prior.tuning is not None  # tuned on valid
+    states = to_arrays(load_transitions(layout, "test"), config.states.history_len).states.take(slice(0, 50))
+    scores = ActorCriticPolicy(model).item_scores(states)
+    again, _ = load_checkpoint(directory)
+    np.testing.assert_array_equal(ActorCriticPolicy(again).item_scores(states), scores)
+    assert np.isfinite(scores[:, 2:]).all()
+
+
+def test_checkpoint_from_before_the_prior_loads_without_one(tiny_pipeline) -> None:
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    directory = fit_actor_critic(layout, config.states, dataclasses.replace(config.agent, epochs=1, prior="none"),
+                                 "ckpt-old")
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    del meta["agent"]["prior"], meta["agent"]["prior_weight"]
+    (directory / CONFIG_FILE).write_text(json.dumps(meta))
+    model, agent_config = load_checkpoint(directory)
+    assert agent_config.prior == "none" and model.prior is None and model.prior_weight is None
+
+
+@pytest.mark.parametrize(("field", "value"), [("prior", "svd"), ("prior", None), ("prior_weight", -1.0),
+                                              ("prior_weight", True)])
+def test_prior_config_is_validated(field: str, value) -> None:
+    with pytest.raises(ValueError, match=field):
+        AgentConfig(**{field: value})

@@ -61,12 +61,12 @@ def world(tiny_pipeline) -> World:
 
 
 def actor_critic(world: World, seed: int) -> Agent:
-    config = AgentConfig(seed=seed, warmup_epochs=1, **SMALL)
+    config = AgentConfig(seed=seed, warmup_epochs=1, prior="none", **SMALL)
     return ActorCriticAgent(train(world.train.take(slice(0, TRAIN_ROWS)), world.shape, config)[0], config)
 
 
 def purchase_specialist(world: World, seed: int) -> Agent:
-    config = AgentConfig(seed=seed, warmup_epochs=1, **SMALL)
+    config = AgentConfig(seed=seed, warmup_epochs=1, prior="none", **SMALL)
     rows = objective_rewards(world.train.take(slice(0, TRAIN_ROWS)), "purchase", world.states_config)
     return ActorCriticAgent(train(rows, world.shape, config)[0], config, name="purchase-specialist")
 

@@ -20,7 +20,7 @@ from recrl.policies import StateBatch
 from recrl.states.export import TransitionArrays
 
 SMALL_AGENT = AgentConfig(hidden_size=16, intermediate_size=32, num_layers=1, epochs=2, warmup_epochs=1,
-                          batch_size=64, patience=0, device="cpu")
+                          batch_size=64, patience=0, device="cpu", prior="none")
 SMALL_SEQUENTIAL = SequentialConfig(hidden_size=16, intermediate_size=32, num_layers=1, epochs=2, batch_size=64,
                                     patience=0, lr=5e-3, device="cpu")
 N_ITEMS = 14

@@ -30,7 +30,7 @@ from recrl.states import load_transitions, to_arrays
 
 def test_warm_start_begins_from_the_given_weights(tiny_pipeline) -> None:
     shape, train_split, _ = _splits(tiny_pipeline.layout, tiny_pipeline.config.states)
-    agent = dataclasses.replace(tiny_pipeline.config.agent, epochs=1, warmup_epochs=1, patience=0)
+    agent = dataclasses.replace(tiny_pipeline.config.agent, epochs=1, warmup_epochs=1, patience=0, prior="none")
     first, _ = train(train_split.take(np.arange(512)), shape, agent)
     initial = {name: tensor.clone() for name, tensor in first.state_dict().items()}
     # A learning rate too small to move the weights: what comes out is what went in, or a fresh draw.

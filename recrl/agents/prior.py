@@ -1,0 +1,108 @@
+"""CF prior of the residual actor: a tuned baseline's item scores, standardised per state.
+
+With ``AgentConfig.prior`` set, the actor's logits are a learned correction on top of a collaborative-
+filtering baseline (residual policy learning, Silver et al. 2018; Johannink et al., ICRA 2019; the CF
+candidate prior + RL re-ranker of production recommenders):
+
+    logits(s, a) = f_theta(s, a) + alpha z(p(s))_a
+    z(x)_a = (x_a - mean_b x_b) / (std_b x_b + eps)         (b over the non-reserved items)
+
+p(s) (V,) the prior's ``item_scores`` for state s, alpha a learned scalar (``ActorCritic.prior_weight``,
+initialised to ``AgentConfig.prior_weight``). The actor-critic's losses (``recrl.agents.actor_critic``)
+then train f_theta and alpha on these logits, so the RL and supervised terms learn what the prior misses
+instead of relearning what a kNN gets for free from little data. z makes the prior's scale the same for
+every state and every baseline kind (their raw scores are scaled to a best item of 1, plus popularity).
+
+The prior is fitted on the train split and tuned on valid (``recrl.baselines.tuning``, never test), scored
+per batch on the fly (no T x V array), and saved with the checkpoint (``recrl.baselines.store``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recrl.baselines.cf import ItemKNNPolicy, PureSVDPolicy, SessionKNNPolicy
+from recrl.baselines.interactions import Interactions
+from recrl.baselines.store import load_baseline, save_baseline
+from recrl.baselines.tuning import make_criterion, tune
+from recrl.config import BaselineConfig
+from recrl.policies import N_RESERVED, StateBatch
+
+PRIOR_CLASSES = {cls.kind: cls for cls in (SessionKNNPolicy, ItemKNNPolicy, PureSVDPolicy)}
+"""The baselines a prior may be, by ``kind``; 'best' chooses among all of them."""
+PRIOR_DIR = "actor_critic_prior"
+"""Folder of the prior inside a model folder (``recrl.baselines.store`` format)."""
+EPS = 1e-6
+
+
+def standardise(scores: np.ndarray) -> np.ndarray:
+    """(B, V) float32 z(x): each row centred and scaled over the non-reserved items (reserved ones 0)."""
+    items = scores[:, N_RESERVED:]
+    z = np.zeros(scores.shape, dtype=np.float32)
+    z[:, N_RESERVED:] = (items - items.mean(axis=1, keepdims=True)) / (items.std(axis=1, keepdims=True) + EPS)
+    return z
+
+
+def prior_z(prior, states: StateBatch) -> np.ndarray:
+    """(B, V) z(p(s)) of every state in ``states``."""
+    return standardise(prior.item_scores(states))
+
+
+def choose_prior(kind: str, baselines: list):
+    """The prior ``kind`` names among tuned baselines (``'best'``: the CF one with the best valid
+    criterion, eligible first); None for ``'none'``."""
+    if kind == "none":
+        return None
+    candidates = [b for b in baselines if b.kind in PRIOR_CLASSES and (kind == "best" or b.kind == kind)]
+    if not candidates:
+        raise ValueError(f"no fitted baseline of kind {kind!r} to use as the prior")
+    if kind != "best":
+        return candidates[0]
+
+    def key(baseline) -> tuple[bool, float]:
+        tuning = baseline.tuning or {}
+        trial = tuning.get("trials", [{}])[tuning.get("chosen", 0)] if tuning else {}
+        return bool(trial.get("eligible", True)), float(tuning.get("score", -np.inf))
+
+    return max(candidates, key=key)  # ties: the earlier of PRIOR_CLASSES
+
+
+def fit_prior(
+    kind: str, interactions: Interactions, config: BaselineConfig, valid=None, slate_size: int | None = None
+):
+    """The prior ``kind`` fitted on ``interactions`` (train) and tuned on ``valid`` like the baselines
+    (``recrl.baselines.tuning``); only the kinds needed are fitted. None for ``'none'``."""
+    if kind == "none":
+        return None
+    classes = list(PRIOR_CLASSES.values()) if kind == "best" else [PRIOR_CLASSES[kind]]
+    tuned = valid is not None and len(valid) > 0 and config.tuning_trials > 1
+    rule = make_criterion(valid, config, slate_size) if tuned else None
+    fitted = []
+    for policy_class in classes:
+        if tuned:
+            fitted.append(tune(policy_class, interactions, config, rule))
+        else:
+            policy = policy_class(interactions, config)
+            policy.tuning = None
+            fitted.append(policy)
+    return choose_prior(kind, fitted)
+
+
+def save_prior(prior, directory: Path) -> None:
+    """Save ``prior`` (if any) into the model folder ``directory``."""
+    if prior is not None:
+        save_baseline(prior, Path(directory) / PRIOR_DIR)
+
+
+def load_prior(directory: Path, kind: str):
+    """The prior saved in the model folder ``directory`` (None for ``kind`` 'none')."""
+    if kind == "none":
+        return None
+    folder = Path(directory) / PRIOR_DIR
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder}: the checkpoint's config names prior {kind!r} but it was not saved"
+        )
+    return load_baseline(folder)
