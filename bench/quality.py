@@ -243,12 +243,19 @@ def summary(runs: list[dict]) -> dict:
                 values = [q[field] for r in mine for q in r["policies"] if q["policy"] == p["policy"]]
                 if all(v is not None for v in values):
                     policies.setdefault(p["policy"], {})[field] = float(np.mean(values))
-        baselines = {p: v["true_value"] for p, v in policies.items()
-                     if p not in ("actor-critic", "logging", "oracle")}
+        kinds = {p["policy"]: p["kind"] for r in mine for p in r["policies"]}
+        # The tuned baselines (CF, popularity, SASRec): not the agents (text, specialists, exploration) or the team.
+        baselines = {p: v["true_value"] for p, v in policies.items() if kinds[p] == "baseline"}
         best = max(baselines, key=baselines.get)
         agent = policies["actor-critic"]["true_value"]
-        out["scenarios"][name] = {"seeds": [r["seed"] for r in mine], "policies": policies, "best_baseline": best,
-                                  "actor_critic_vs_best": agent / baselines[best] - 1.0}
+        entry = {"seeds": [r["seed"] for r in mine], "policies": policies, "best_baseline": best,
+                 "actor_critic_vs_best": agent / baselines[best] - 1.0}
+        singles = {p: v["true_value"] for p, v in policies.items() if kinds[p] in ("agent", "baseline")}
+        if "team" in policies and singles:  # issue 12: the team against the best single agent or baseline
+            best_single = max(singles, key=singles.get)
+            entry |= {"best_single": best_single,
+                      "team_vs_best_single": policies["team"]["true_value"] / singles[best_single] - 1.0}
+        out["scenarios"][name] = entry
     return out
 
 
