@@ -545,6 +545,10 @@ class CoordinatorConfig:
     """Full-batch Adam steps of the learned gate."""
     gate_lr: Positive = 0.05
     """Learning rate of the gate."""
+    choice_share: Annotated[float, Field(ge=0.0, lt=1.0), NotBool] = 0.5
+    """Share of the valid users (drawn with ``seed``) whose decisions are kept from the members' tuning (baseline
+    hyperparameters, the text agent, every temperature) and on which the coordinator alone chooses the team;
+    0: members and coordinator read the same valid decisions. Only with ``enabled``."""
     gate_folds: Annotated[int, Field(ge=2), NotBool] = 2
     """Folds of valid for the gate's cross-fitted choice score (each fold scored by a gate fitted on the others)."""
     seed: Seed = 0

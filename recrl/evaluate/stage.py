@@ -29,7 +29,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
-from recrl.agents.coordinator import Team, ValidDays, agent_weight_rows, choose_team
+from recrl.agents.coordinator import Team, ValidDays, agent_weight_rows, choice_rows, choose_team
 from recrl.agents.protocol import ActorCriticAgent, BaselineAgent, ExplorationAgent, SequentialAgent
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
 from recrl.agents.sequential import SequentialPolicy, load_sequential
@@ -84,18 +84,22 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
                                                     config.eval.seed)
     log.info("evaluation: %d %s test decisions, %s propensities", len(test), decisions, source)
 
+    coordinator = config.coordinator
+    # The coordinator chooses on valid users no member was tuned on (the members' choices would otherwise
+    # be read twice, favouring whichever over-fitted valid most); with it off, members tune on all of valid.
+    choice = choice_rows(valid.states, coordinator.choice_share if coordinator.enabled else 0.0, coordinator.seed)
+    member_valid = valid.take(~choice)
     interactions = interactions_from_transitions(train_table, vocab.size)
     baseline_dir = layout.models / run_id / "baselines"
-    baselines = fit_baselines(interactions, config.baselines, valid=valid, slate_size=slate_size)
+    baselines = fit_baselines(interactions, config.baselines, valid=member_valid, slate_size=slate_size)
     policies = [(ActorCriticAgent(*load_checkpoint(layout.models / run_id)), "agent")]
     if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
         policies.append((SequentialAgent(*load_sequential(layout.models / run_id)), "baseline"))
     policies += [(b, "baseline") for b in baselines]
     # Item titles as features (recrl.agents.text): the text agent, and its team with the best policy so far.
     text_policies = build_text_policies(layout, vocab, interactions, config.text, config.baselines,
-                                        [p for p, _ in policies], valid, slate_size)
+                                        [p for p, _ in policies], member_valid, slate_size)
     policies += [(p, "agent") for p in text_policies]
-    coordinator = config.coordinator
     if coordinator.enabled:
         policies += [(specialist, "agent") for specialist in load_specialists(layout, run_id)]
         item_counts = np.bincount(train_kind.action, minlength=vocab.size)
@@ -107,6 +111,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     q_logged, q_candidates = fit_reward_model(features, test, config.eval, earlier)
     # The temperature rule's DR on valid: cross-fitted on the valid days with the train days as extra rows.
     valid_q = fit_reward_model(features, valid, config.eval, train_kind)
+    member_q = tuple(q[~choice] for q in valid_q)
 
     truth = None
     if config.source == "simulator":
@@ -119,8 +124,8 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         temperatures = config.baselines.temperatures
         if isinstance(policy, ExplorationAgent):  # explores at its fixed temperature
             temperatures = (policy.temperature,)
-        result = evaluate_policy(policy, kind, valid, test, q_logged, q_candidates, config.eval,
-                                 temperatures, slate_size, truth, valid_q)
+        result = evaluate_policy(policy, kind, member_valid, test, q_logged, q_candidates, config.eval,
+                                 temperatures, slate_size, truth, member_q)
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
@@ -134,7 +139,9 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         # Every agent behind the one interface; the text team is already a fusion (of text and one policy).
         agents = [BaselineAgent(p) if p in baselines else TextAgent(p) if isinstance(p, TextPolicy) else p
                   for p, _ in policies if not isinstance(p, TextTeamPolicy)]
-        valid_days = ValidDays.of(valid, *valid_q, coordinator.min_support)  # the valid days' reward model
+        choice_valid = valid.take(choice) if choice.any() else valid  # choice_share 0: the members' decisions
+        valid_days = ValidDays.of(choice_valid, *(q[choice] if choice.any() else q for q in valid_q),
+                                  coordinator.min_support)  # the valid days' reward model
         team, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
                                     slate_size)
         result = evaluate_policy(team, "team", valid, test, q_logged, q_candidates, config.eval,
