@@ -8,7 +8,7 @@ the flow does (``pipelines/nightly.py``), and records per world: every policy's 
 ``bench/results/team.json``.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/team.py [--scenarios default,sequential] [--seeds 21,22,23] [--quick]
-        [--choice-share 0.5]
+        [--choice split]
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="21")
     parser.add_argument("--quick", action="store_true", help="quality.py's quick sizes and 100 resamples")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "team.json")
-    parser.add_argument("--choice-share", type=float, default=CoordinatorConfig().choice_share,
-                        help="CoordinatorConfig.choice_share: valid users kept from the members' tuning")
+    parser.add_argument("--choice", default=CoordinatorConfig().choice,
+                        help="CoordinatorConfig.choice: same, split or crossfit (valid decisions the team is chosen on)")
     args = parser.parse_args(argv)
     sizes = dict(quality.QUICK_SIZES if args.quick else quality.SIZES)
     sections = {"agent": AgentConfig(), "sequential": SequentialConfig(),
                 "eval": EvalConfig(n_bootstrap=100) if args.quick else EvalConfig()}
-    coordinator = CoordinatorConfig(choice_share=args.choice_share)
+    coordinator = CoordinatorConfig(choice=args.choice)
     sections["coordinator"] = coordinator
 
     specialist_seconds, weights, coordinator_seconds = [], [], []

@@ -71,10 +71,16 @@ GATE_L2 = 1e-3
 """l2 of the gate's matrix: keeps it finite where one member wins every positive."""
 
 
-def log_served(agent: Agent, states: StateBatch) -> np.ndarray:
-    """(B, V) log p_j(a | s) of what ``agent`` serves at its temperature; reserved indices 0 (never served)."""
-    with np.errstate(divide="ignore"):  # reserved indices have probability 0
-        log_probs = np.log(softmax_probs(score_states(agent, states), agent.temperature))
+def log_served(agent: Agent, states: StateBatch, temperatures: np.ndarray | None = None) -> np.ndarray:
+    """(B, V) log p_j(a | s) of what ``agent`` serves at its temperature, or at ``temperatures`` (B,) per
+    state; reserved indices 0 (never served)."""
+    scores = score_states(agent, states)
+    temperatures = np.full(len(scores), agent.temperature) if temperatures is None else temperatures
+    log_probs = np.empty(scores.shape)
+    for temperature in np.unique(temperatures):  # softmax_probs is row-wise: one call per temperature
+        rows = temperatures == temperature
+        with np.errstate(divide="ignore"):  # reserved indices have probability 0
+            log_probs[rows] = np.log(softmax_probs(scores[rows], temperature))
     log_probs[:, :N_RESERVED] = 0.0
     return log_probs
 
@@ -279,14 +285,18 @@ def choice_rows(states: StateBatch, share: float, seed: int) -> np.ndarray:
 
 
 def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: CoordinatorConfig, eval_config: EvalConfig,
-                temperatures: Sequence[float], slate_size: int) -> tuple[Team, list[Candidate], list[dict]]:
+                temperatures: Sequence[float], slate_size: int,
+                member_temperatures: Sequence[np.ndarray] | None = None) -> tuple[Team, list[Candidate], list[dict]]:
     """The served team, the best candidate of every fusion, and each single agent's valid scores.
 
     Agents' temperatures must already be chosen (they are served at them inside the team); ``valid``
-    should be decisions they were not tuned on (``choice_rows``)."""
+    should be decisions they were not tuned on (``choice_rows``), or ``member_temperatures`` (one (B,)
+    array per agent) the temperatures each decision is scored with, chosen without it (cross-fitting)."""
     decisions = valid.decisions
     states = decisions.states
-    member_log_probs = np.stack([log_served(agent, states) for agent in agents])  # (M, B, V)
+    member_temperatures = member_temperatures or [None] * len(agents)
+    member_log_probs = np.stack([log_served(agent, states, t)
+                                 for agent, t in zip(agents, member_temperatures, strict=True)])  # (M, B, V)
 
     def scored(fusion: str, weights: np.ndarray, scores: np.ndarray, gate=None) -> Candidate:
         # The geometric mean of served distributions is served as it is; rank points have no scale of their own.

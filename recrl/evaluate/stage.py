@@ -29,7 +29,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
-from recrl.agents.coordinator import Team, ValidDays, agent_weight_rows, choice_rows, choose_team
+from recrl.agents.coordinator import Team, ValidDays, agent_weight_rows, choice_rows, choose_team, user_folds
 from recrl.agents.protocol import ActorCriticAgent, BaselineAgent, ExplorationAgent, SequentialAgent
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
 from recrl.agents.sequential import SequentialPolicy, load_sequential
@@ -47,8 +47,10 @@ from recrl.config import PipelineConfig, PropensityChoice
 from recrl.evaluate.behaviour import behaviour_report, fit_behaviour
 from recrl.evaluate.offpolicy import (
     RewardFeatures,
+    choose_temperature,
     evaluate_policy,
     fit_reward_model,
+    score_states,
     simulator_truth,
 )
 from recrl.lake import DataLayout
@@ -85,10 +87,16 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     log.info("evaluation: %d %s test decisions, %s propensities", len(test), decisions, source)
 
     coordinator = config.coordinator
-    # The coordinator chooses on valid users no member was tuned on (the members' choices would otherwise
-    # be read twice, favouring whichever over-fitted valid most); with it off, members tune on all of valid.
-    choice = choice_rows(valid.states, coordinator.choice_share if coordinator.enabled else 0.0, coordinator.seed)
+    # The coordinator chooses on valid decisions no member was tuned on (the members' choices would
+    # otherwise be read twice, favouring whichever over-fitted valid most): 'split' keeps a share of users
+    # from the members, 'crossfit' scores each half of the users with temperatures chosen on the other.
+    choice = np.zeros(len(valid), dtype=bool)
+    if coordinator.enabled and coordinator.choice == "split":
+        choice = choice_rows(valid.states, coordinator.choice_share, coordinator.seed)
     member_valid = valid.take(~choice)
+    crossfit = coordinator.enabled and coordinator.choice == "crossfit"
+    folds = user_folds(valid.states, 2, coordinator.seed) if crossfit else None
+    crossfit_temperatures = {}  # policy name -> (B,) temperature of each valid decision, chosen on the other fold
     interactions = interactions_from_transitions(train_table, vocab.size)
     baseline_dir = layout.models / run_id / "baselines"
     baselines = fit_baselines(interactions, config.baselines, valid=member_valid, slate_size=slate_size)
@@ -126,6 +134,9 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
             temperatures = (policy.temperature,)
         result = evaluate_policy(policy, kind, member_valid, test, q_logged, q_candidates, config.eval,
                                  temperatures, slate_size, truth, member_q)
+        if crossfit and not isinstance(policy, TextTeamPolicy):
+            crossfit_temperatures[policy.name] = fold_temperatures(policy, valid, valid_q, folds, temperatures,
+                                                                   slate_size, config.eval.alpha)
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
@@ -139,11 +150,11 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         # Every agent behind the one interface; the text team is already a fusion (of text and one policy).
         agents = [BaselineAgent(p) if p in baselines else TextAgent(p) if isinstance(p, TextPolicy) else p
                   for p, _ in policies if not isinstance(p, TextTeamPolicy)]
-        choice_valid = valid.take(choice) if choice.any() else valid  # choice_share 0: the members' decisions
+        choice_valid = valid.take(choice) if choice.any() else valid  # 'same', 'crossfit': every valid decision
         valid_days = ValidDays.of(choice_valid, *(q[choice] if choice.any() else q for q in valid_q),
                                   coordinator.min_support)  # the valid days' reward model
         team, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
-                                    slate_size)
+                                    slate_size, [crossfit_temperatures[a.name] for a in agents] if crossfit else None)
         result = evaluate_policy(team, "team", valid, test, q_logged, q_candidates, config.eval,
                                  (team.temperature,), slate_size, truth)  # temperature chosen with the fusion
         saved = str(team.save(layout.models / run_id / "team"))
@@ -175,6 +186,19 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
                                         infer_schema_length=None),
     } | ({"agent_weights": pl.DataFrame([stamp | r for r in weight_rows], infer_schema_length=None)}
          if weight_rows else {})
+
+
+def fold_temperatures(policy, valid: TransitionArrays, valid_q: tuple[np.ndarray, np.ndarray], folds: np.ndarray,
+                      temperatures, slate_size: int, alpha: float) -> np.ndarray:
+    """(B,) the temperature of each valid decision for the coordinator's cross-fitted choice: chosen
+    (``choose_temperature``) on the valid decisions of the other folds' users."""
+    scores = score_states(policy, valid.states)
+    out = np.empty(len(valid))
+    for fold in np.unique(folds):
+        rest = folds != fold
+        out[~rest], _ = choose_temperature(scores[rest], valid.take(rest), temperatures, slate_size,
+                                           valid_q[0][rest], valid_q[1][rest], alpha=alpha)
+    return out
 
 
 def decision_kind(test_table: pa.Table) -> str:

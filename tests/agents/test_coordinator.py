@@ -183,3 +183,13 @@ def test_the_team_falls_back_on_one_agent_where_fusing_loses() -> None:
     team, best, singles = choose_team([bad, good], valid, coordinator, EvalConfig(), (0.2, 1.0), 1)
     np.testing.assert_array_equal(team.weights, [0.0, 1.0])
     assert max(s["score"] for s in singles) == pytest.approx(max(c.score for c in best))
+
+
+def test_log_served_at_per_state_temperatures_is_each_temperature_s_rows() -> None:
+    states = decisions(50, 6, lambda a, f: a == 2).states
+    agent = ExplorationAgent(np.arange(N_ITEMS, dtype=float) ** 2, 0.3, "rising")
+    temperatures = np.where(np.arange(50) % 2 == 0, 0.3, 2.0)
+    mixed = log_served(agent, states, temperatures)
+    np.testing.assert_array_equal(mixed[::2], log_served(agent, states)[::2])
+    agent.temperature = 2.0
+    np.testing.assert_array_equal(mixed[1::2], log_served(agent, states)[1::2])

@@ -29,9 +29,9 @@ EVALUATED: dict[str, np.ndarray] = {}
 
 @pytest.fixture(scope="module")
 def served(tiny_pipeline, tmp_path_factory):
-    """One run through the real evaluation, written to its own warehouse; states and truth shared."""
+    """One run through the real evaluation, written to its own warehouse; states, truth and lake shared."""
     root = tmp_path_factory.mktemp("serve")
-    for folder in ("states", "truth"):
+    for folder in ("states", "truth", "lake"):  # the lake for its item titles: the text agent
         (root / folder).symlink_to(getattr(tiny_pipeline.layout, folder), target_is_directory=True)
     base = tiny_pipeline.config
     config = dataclasses.replace(
