@@ -546,7 +546,7 @@ class CoordinatorConfig:
     """Full-batch Adam steps of the learned gate."""
     gate_lr: Positive = 0.05
     """Learning rate of the gate."""
-    choice: ChoiceName = "split"
+    choice: ChoiceName = "crossfit"
     """Which valid decisions the coordinator chooses on (``recrl.agents.coordinator``): 'split', a share of
     users (``choice_share``) kept from the members' tuning; 'crossfit', every valid decision, each scored with
     the members' temperatures chosen on the other half of the users; 'same', the decisions the members were

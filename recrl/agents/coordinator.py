@@ -25,11 +25,12 @@ gate's valid score is cross-fitted: valid users are split into ``gate_folds`` fo
 scored by a gate fitted on the other folds; the gate served on test is fitted on all of valid.
 
 Choice rule (static weights, the team's temperature and the fusion, all on valid; CASP-style selection
-among policies by DR with a penalty for weakly supported items). The choice reads the valid decisions of
-a share of users (``choice_share``, ``choice_rows``) that no member was tuned on: the evaluation stage
-tunes every member's hyperparameters and temperature on the other users, so a member that over-fitted
-its tuning decisions is not favoured twice. For a candidate c served at temperature T_c with position
-marginals pi_c(a | s_i, k_i) on those decisions:
+among policies by DR with a penalty for weakly supported items). The choice reads valid decisions the
+members were not tuned on (``CoordinatorConfig.choice``), so a member that over-fitted its tuning
+decisions is not favoured twice: 'crossfit' scores each fold of users with the members' temperatures
+chosen on the other fold (``member_temperatures``), 'split' a share of users no member was tuned on
+(``choice_rows``). For a candidate c served at temperature T_c with position marginals
+pi_c(a | s_i, k_i) on those decisions:
 
     LCB_c   = DR_c - z_{1 - alpha} se(DR_c)                              (``lcb_alpha``; DR clipped at eval.clip_lambda)
     weak_c  = mean_i sum_{a : n_valid(a) < min_support} pi_c(a | s_i, k_i)  (served mass on items shown fewer than
