@@ -4,9 +4,11 @@ Runs ``bench/quality.py``'s ``run_world`` (simulate, ingest, states, train, eval
 for each scenario x seed, with the click / purchase specialists trained after the sequential model as
 the flow does (``pipelines/nightly.py``), and records per world: every policy's true value and DR
 [95% CI], the team's chosen fusion and weights (``agent_weights``), the team minus the best single agent
-(by true value), and the specialists' training time. JSON to ``bench/results/team.json``.
+(by true value), the specialists' training time and the coordinator's (``choose_team``) seconds. JSON to
+``bench/results/team.json``.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/team.py [--scenarios default,sequential] [--seeds 21,22,23] [--quick]
+        [--choice split]
 """
 
 from __future__ import annotations
@@ -37,15 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="21")
     parser.add_argument("--quick", action="store_true", help="quality.py's quick sizes and 100 resamples")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "team.json")
+    parser.add_argument("--choice", default=CoordinatorConfig().choice,
+                        help="CoordinatorConfig.choice: same, split or crossfit (valid decisions the team is chosen on)")
     args = parser.parse_args(argv)
     sizes = dict(quality.QUICK_SIZES if args.quick else quality.SIZES)
     sections = {"agent": AgentConfig(), "sequential": SequentialConfig(),
                 "eval": EvalConfig(n_bootstrap=100) if args.quick else EvalConfig()}
-    coordinator = CoordinatorConfig()
+    coordinator = CoordinatorConfig(choice=args.choice)
+    sections["coordinator"] = coordinator
 
-    specialist_seconds, weights = [], []
+    specialist_seconds, weights, coordinator_seconds = [], [], []
     fit_sequential = quality.fit_sequential
     evaluate_run = quality.stage.evaluate_run
+    choose_team = quality.stage.choose_team
 
     def fit_sequential_and_specialists(layout, states, sequential, run_id):
         folder = fit_sequential(layout, states, sequential, run_id)
@@ -59,18 +65,27 @@ def main(argv: list[str] | None = None) -> int:
         weights.append(frames["agent_weights"].to_dicts())
         return frames
 
+    def timed_choose_team(*a, **k):
+        start = time.perf_counter()
+        chosen = choose_team(*a, **k)
+        coordinator_seconds.append(time.perf_counter() - start)
+        return chosen
+
     quality.fit_sequential = fit_sequential_and_specialists
     quality.stage.evaluate_run = evaluate_and_keep_weights
+    quality.stage.choose_team = timed_choose_team
 
     runs = []
     for name in args.scenarios.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
             specialist_seconds.clear()
             weights.clear()
+            coordinator_seconds.clear()
             with tempfile.TemporaryDirectory(prefix=f"team-{name}-{seed}-") as root:
                 run = quality.run_world(SCENARIOS[name], seed, "report", sizes, sections, Path(root))
             run["specialists_train_s"] = specialist_seconds[0] if specialist_seconds else None
             run["agent_weights"] = weights[0] if weights else []
+            run["coordinator_s"] = coordinator_seconds[0] if coordinator_seconds else None
             singles = [p for p in run["policies"] if p["kind"] in SINGLE_KINDS]
             team = next((p for p in run["policies"] if p["kind"] == "team"), None)
             if team and singles:
@@ -100,7 +115,7 @@ def summary(run: dict) -> str:
         members = ", ".join(f"{w['agent']} {w['weight']:.2f}" for w in chosen)
         lines.append(f"team: {chosen[0]['fusion']} ({members}); team - best single ({run.get('best_single')}): "
                      f"{run.get('team_minus_best', float('nan')):+.4f}; timing {run['timing_s']}, "
-                     f"specialists {run['specialists_train_s']:.1f} s")
+                     f"specialists {run['specialists_train_s']:.1f} s, coordinator {run.get('coordinator_s') or 0:.1f} s")
     return "\n".join(lines)
 
 

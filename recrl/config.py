@@ -514,6 +514,7 @@ class GateConfig:
 
 
 FusionName = Literal["average", "borda", "gate"]
+ChoiceName = Literal["same", "split", "crossfit"]
 """Fusions of the coordinator (``recrl.agents.coordinator.FUSIONS``, kept equal by a test)."""
 
 
@@ -552,6 +553,14 @@ class CoordinatorConfig:
     """Full-batch Adam steps of the learned gate."""
     gate_lr: Positive = 0.05
     """Learning rate of the gate."""
+    choice: ChoiceName = "crossfit"
+    """Which valid decisions the coordinator chooses on (``recrl.agents.coordinator``): 'split', a share of
+    users (``choice_share``) kept from the members' tuning; 'crossfit', every valid decision, each scored with
+    the members' temperatures chosen on the other half of the users; 'same', the decisions the members were
+    tuned on."""
+    choice_share: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.5
+    """With choice 'split': share of the valid users (drawn with ``seed``) whose decisions are kept from the
+    members' tuning (baseline hyperparameters, the text agent, every temperature) for the coordinator."""
     gate_folds: Annotated[int, Field(ge=2), NotBool] = 2
     """Folds of valid for the gate's cross-fitted choice score (each fold scored by a gate fitted on the others)."""
     seed: Seed = 0

@@ -25,8 +25,12 @@ gate's valid score is cross-fitted: valid users are split into ``gate_folds`` fo
 scored by a gate fitted on the other folds; the gate served on test is fitted on all of valid.
 
 Choice rule (static weights, the team's temperature and the fusion, all on valid; CASP-style selection
-among policies by DR with a penalty for weakly supported items). For a candidate c served at
-temperature T_c with position marginals pi_c(a | s_i, k_i) on the valid decisions:
+among policies by DR with a penalty for weakly supported items). The choice reads valid decisions the
+members were not tuned on (``CoordinatorConfig.choice``), so a member that over-fitted its tuning
+decisions is not favoured twice: 'crossfit' scores each fold of users with the members' temperatures
+chosen on the other fold (``member_temperatures``), 'split' a share of users no member was tuned on
+(``choice_rows``). For a candidate c served at temperature T_c with position marginals
+pi_c(a | s_i, k_i) on those decisions:
 
     LCB_c   = DR_c - z_{1 - alpha} se(DR_c)                              (``lcb_alpha``; DR clipped at eval.clip_lambda)
     weak_c  = mean_i sum_{a : n_valid(a) < min_support} pi_c(a | s_i, k_i)  (served mass on items shown fewer than
@@ -34,9 +38,10 @@ temperature T_c with position marginals pi_c(a | s_i, k_i) on the valid decision
     score_c = LCB_c - kappa weak_c                                       (kappa = ``support_penalty``)
 
 DR of a policy that puts its mass on rarely shown items rests on the reward model alone there; the
-penalty prices that extrapolation. Static weights: every combination of ``weight_grid`` values over the
-``max_members`` agents with the best score alone, normalised to sum 1 (one-hot weights are the single
-agents, so the team can fall back on the best one). T_c is 1 for the average (a weighted geometric mean
+penalty prices that extrapolation. Every agent alone is a candidate (the one-hot average: its own served
+distribution), so the team falls back on the best single agent where no fusion scores higher. Static
+weights: every combination of ``weight_grid`` values over the ``max_members`` agents with the best score
+alone, normalised to sum 1. T_c is 1 for the average (a weighted geometric mean
 of distributions already served at their members' valid temperatures) and the best-scoring of the
 given temperatures for Borda and the gate, whose scores have no scale of their own. The served team is
 the candidate with the best score.
@@ -67,10 +72,16 @@ GATE_L2 = 1e-3
 """l2 of the gate's matrix: keeps it finite where one member wins every positive."""
 
 
-def log_served(agent: Agent, states: StateBatch) -> np.ndarray:
-    """(B, V) log p_j(a | s) of what ``agent`` serves at its temperature; reserved indices 0 (never served)."""
-    with np.errstate(divide="ignore"):  # reserved indices have probability 0
-        log_probs = np.log(softmax_probs(score_states(agent, states), agent.temperature))
+def log_served(agent: Agent, states: StateBatch, temperatures: np.ndarray | None = None) -> np.ndarray:
+    """(B, V) log p_j(a | s) of what ``agent`` serves at its temperature, or at ``temperatures`` (B,) per
+    state; reserved indices 0 (never served)."""
+    scores = score_states(agent, states)
+    temperatures = np.full(len(scores), agent.temperature) if temperatures is None else temperatures
+    log_probs = np.empty(scores.shape)
+    for temperature in np.unique(temperatures):  # softmax_probs is row-wise: one call per temperature
+        rows = temperatures == temperature
+        with np.errstate(divide="ignore"):  # reserved indices have probability 0
+            log_probs[rows] = np.log(softmax_probs(scores[rows], temperature))
     log_probs[:, :N_RESERVED] = 0.0
     return log_probs
 
@@ -112,10 +123,18 @@ def fuse(fusion: str, member_log_probs: np.ndarray, weights: np.ndarray) -> np.n
     """(B, V) team scores from (M, B, V) members' log served probabilities and weights (M,) or (B, M)."""
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-    w = weights.T[:, :, None] if weights.ndim == 2 else weights[:, None, None]  # (M, B or 1, 1)
     if fusion == "borda":
-        return standardised((w * np.stack([borda_points(lp) for lp in member_log_probs])).sum(axis=0))
-    return (w * member_log_probs).sum(axis=0)
+        return borda_scores(np.stack([borda_points(lp) for lp in member_log_probs]), weights)
+    return (_member_axis(weights) * member_log_probs).sum(axis=0)
+
+
+def borda_scores(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(B, V) Borda team scores from (M, B, V) members' ``borda_points`` and weights (M,) or (B, M)."""
+    return standardised((_member_axis(weights) * points).sum(axis=0))
+
+
+def _member_axis(weights: np.ndarray) -> np.ndarray:
+    return weights.T[:, :, None] if weights.ndim == 2 else weights[:, None, None]  # (M, B or 1, 1)
 
 
 class Team:
@@ -258,14 +277,27 @@ def user_folds(states: StateBatch, n_folds: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(len(users))[inverse] % n_folds
 
 
+def choice_rows(states: StateBatch, share: float, seed: int) -> np.ndarray:
+    """(B,) bool: the decisions of the ``share`` of users (shuffled by ``seed``) the coordinator chooses on;
+    a user's decisions are all on one side, and the other side keeps at least one user."""
+    users, inverse = np.unique(states.user_ids.astype(str), return_inverse=True)
+    n_choice = min(round(share * len(users)), len(users) - 1)
+    return (np.random.default_rng(seed).permutation(len(users)) < n_choice)[inverse]
+
+
 def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: CoordinatorConfig, eval_config: EvalConfig,
-                temperatures: Sequence[float], slate_size: int) -> tuple[Team, list[Candidate], list[dict]]:
+                temperatures: Sequence[float], slate_size: int,
+                member_temperatures: Sequence[np.ndarray] | None = None) -> tuple[Team, list[Candidate], list[dict]]:
     """The served team, the best candidate of every fusion, and each single agent's valid scores.
 
-    Agents' temperatures must already be chosen (they are served at them inside the team)."""
+    Agents' temperatures must already be chosen (they are served at them inside the team); ``valid``
+    should be decisions they were not tuned on (``choice_rows``), or ``member_temperatures`` (one (B,)
+    array per agent) the temperatures each decision is scored with, chosen without it (cross-fitting)."""
     decisions = valid.decisions
     states = decisions.states
-    member_log_probs = np.stack([log_served(agent, states) for agent in agents])  # (M, B, V)
+    member_temperatures = member_temperatures or [None] * len(agents)
+    member_log_probs = np.stack([log_served(agent, states, t)
+                                 for agent, t in zip(agents, member_temperatures, strict=True)])  # (M, B, V)
 
     def scored(fusion: str, weights: np.ndarray, scores: np.ndarray, gate=None) -> Candidate:
         # The geometric mean of served distributions is served as it is; rank points have no scale of their own.
@@ -274,11 +306,18 @@ def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: Coordina
                                                                    slate_size), gate=gate) for t in tried),
                    key=lambda c: c.score)
 
-    singles = []
-    for j, agent in enumerate(agents):
-        dr, lcb, weak, score = score_candidate(member_log_probs[j], 1.0, valid, coordinator, eval_config, slate_size)
-        singles.append({"agent": agent.name, "valid_dr": dr, "valid_lcb": lcb, "weak_mass": weak, "score": score})
-    members = np.argsort([-s["score"] for s in singles], kind="stable")[:coordinator.max_members]
+    # Each agent alone (one-hot average: its own served distribution) is a candidate, so the team can
+    # always fall back on the best single agent.
+    alone = [scored("average", np.eye(len(agents))[j], member_log_probs[j]) for j in range(len(agents))]
+    singles = [{"agent": agent.name, "valid_dr": c.valid_dr, "valid_lcb": c.valid_lcb, "weak_mass": c.weak_mass,
+                "score": c.score} for agent, c in zip(agents, alone, strict=True)]
+    members = np.argsort([-c.score for c in alone], kind="stable")[:coordinator.max_members]
+    used = np.sort(members)  # members in agent order: sums add them in the order ``fuse`` does
+    grid = []
+    for grid_weights in weight_grid(len(members), coordinator.weight_grid):
+        weights = np.zeros(len(agents))
+        weights[members] = grid_weights
+        grid.append(weights)
 
     best: list[Candidate] = []
     for fusion in coordinator.fusions:
@@ -292,14 +331,16 @@ def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: Coordina
                 out_of_fold[held] = fuse("gate", member_log_probs[:, held], gate_weights(gate, states.take(held)))
             gate = fit_gate(member_log_probs, states, decisions, coordinator)
             candidate = scored("gate", gate_weights(gate, states).mean(axis=0), out_of_fold, gate=gate)
-        else:
-            candidates = []
-            for grid_weights in weight_grid(len(members), coordinator.weight_grid):
-                weights = np.zeros(len(agents))
-                weights[members] = grid_weights
-                candidates.append(scored(fusion, weights, fuse(fusion, member_log_probs, weights)))
+        elif fusion == "borda":
+            points = np.stack([borda_points(member_log_probs[j]) for j in used])  # (M', B, V), once per member
+            candidate = max((scored("borda", w, borda_scores(points, w[used])) for w in grid), key=lambda c: c.score)
+        else:  # a one-hot grid point is an agent alone, already scored
+            candidates = alone + [scored("average", w, (_member_axis(w[used]) * member_log_probs[used]).sum(axis=0))
+                                  for w in grid if np.count_nonzero(w) > 1]
             candidate = max(candidates, key=lambda c: c.score)
         best.append(candidate)
+    if "average" not in coordinator.fusions:  # the fallback on one agent stays a candidate
+        best.append(max(alone, key=lambda c: c.score))
     chosen = max(best, key=lambda c: c.score)
     team = Team(agents, chosen.fusion, weights=None if chosen.gate is not None else chosen.weights,
                 gate=chosen.gate, temperature=chosen.temperature)

@@ -26,6 +26,7 @@ The states folder is the data root's latest: recommending for an older run score
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -36,7 +37,7 @@ import pyarrow as pa
 from recrl.agents.actor_critic import CHECKPOINT_FILE as ACTOR_CRITIC_FILE
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
 from recrl.baselines.store import CONFIG_FILE as BASELINE_CONFIG_FILE
-from recrl.baselines.store import load_baseline
+from recrl.baselines.store import POLICY_KINDS, load_baseline
 from recrl.config import PipelineConfig
 from recrl.evaluate.offpolicy import decision_probs, score_states
 from recrl.evaluate.stage import decision_kind
@@ -90,9 +91,31 @@ def policy_temperature(layout: DataLayout, run_id: str, name: str) -> float:
 
 def load_policy(layout: DataLayout, run_id: str, name: str) -> Policy:
     """Policy ``name`` of ``run_id`` at the temperature its evaluation chose: the actor-critic and (when
-    trained) 'sasrec' from their checkpoints, baselines from ``models/{run}/baselines/{name}``."""
+    trained) 'sasrec' from their checkpoints, baselines from ``models/{run}/baselines/{name}``, the text
+    agent and its team from ``models/{run}/{name}`` (``save_text_policy``), the coordinator's team from
+    ``models/{run}/team`` (``Team.save``: every member with its own temperature)."""
     temperature = policy_temperature(layout, run_id, name)
     folder = layout.models / run_id
+    if name == "team":
+        from recrl.agents import text  # noqa: F401  (registers the text agent's loader, for a text member)
+        from recrl.agents.coordinator import Team
+
+        if not (folder / "team" / "team.safetensors").is_file():
+            raise FileNotFoundError(f"saved team not found: {folder / 'team'}")
+        team = Team.load(folder / "team")
+        team.temperature = temperature
+        return team
+    if (folder / name / BASELINE_CONFIG_FILE).is_file():  # the text agent, or its team with another policy
+        from recrl.agents.text import load_text_policy
+
+        base = json.loads((folder / name / BASELINE_CONFIG_FILE).read_text()).get("base")
+        # A team whose base is an agent stores only its name: that agent is loaded from its checkpoint.
+        agent_base = base is not None and base.get("kind") not in POLICY_KINDS
+        saved = load_text_policy(
+            folder / name, base=load_policy(layout, run_id, base["name"]) if agent_base else None
+        )
+        saved.temperature = temperature
+        return saved
     if name == "actor-critic":
         if not (folder / ACTOR_CRITIC_FILE).is_file():
             raise FileNotFoundError(f"actor-critic checkpoint not found: {folder / ACTOR_CRITIC_FILE}")

@@ -29,7 +29,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
-from recrl.agents.coordinator import Team, ValidDays, agent_weight_rows, choose_team
+from recrl.agents.coordinator import Team, ValidDays, agent_weight_rows, choice_rows, choose_team, user_folds
 from recrl.agents.protocol import ActorCriticAgent, BaselineAgent, ExplorationAgent, SequentialAgent
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
 from recrl.agents.sequential import SequentialPolicy, load_sequential
@@ -47,8 +47,10 @@ from recrl.config import PipelineConfig, PropensityChoice
 from recrl.evaluate.behaviour import behaviour_report, fit_behaviour
 from recrl.evaluate.offpolicy import (
     RewardFeatures,
+    choose_temperature,
     evaluate_policy,
     fit_reward_model,
+    score_states,
     simulator_truth,
 )
 from recrl.lake import DataLayout
@@ -84,18 +86,28 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
                                                     config.eval.seed)
     log.info("evaluation: %d %s test decisions, %s propensities", len(test), decisions, source)
 
+    coordinator = config.coordinator
+    # The coordinator chooses on valid decisions no member was tuned on (the members' choices would
+    # otherwise be read twice, favouring whichever over-fitted valid most): 'split' keeps a share of users
+    # from the members, 'crossfit' scores each half of the users with temperatures chosen on the other.
+    choice = np.zeros(len(valid), dtype=bool)
+    if coordinator.enabled and coordinator.choice == "split":
+        choice = choice_rows(valid.states, coordinator.choice_share, coordinator.seed)
+    member_valid = valid.take(~choice)
+    crossfit = coordinator.enabled and coordinator.choice == "crossfit"
+    folds = user_folds(valid.states, 2, coordinator.seed) if crossfit else None
+    crossfit_temperatures = {}  # policy name -> (B,) temperature of each valid decision, chosen on the other fold
     interactions = interactions_from_transitions(train_table, vocab.size)
     baseline_dir = layout.models / run_id / "baselines"
-    baselines = fit_baselines(interactions, config.baselines, valid=valid, slate_size=slate_size)
+    baselines = fit_baselines(interactions, config.baselines, valid=member_valid, slate_size=slate_size)
     policies = [(ActorCriticAgent(*load_checkpoint(layout.models / run_id)), "agent")]
     if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
         policies.append((SequentialAgent(*load_sequential(layout.models / run_id)), "baseline"))
     policies += [(b, "baseline") for b in baselines]
     # Item titles as features (recrl.agents.text): the text agent, and its team with the best policy so far.
     text_policies = build_text_policies(layout, vocab, interactions, config.text, config.baselines,
-                                        [p for p, _ in policies], valid, slate_size)
+                                        [p for p, _ in policies], member_valid, slate_size)
     policies += [(p, "agent") for p in text_policies]
-    coordinator = config.coordinator
     if coordinator.enabled:
         policies += [(specialist, "agent") for specialist in load_specialists(layout, run_id)]
         item_counts = np.bincount(train_kind.action, minlength=vocab.size)
@@ -107,6 +119,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     q_logged, q_candidates = fit_reward_model(features, test, config.eval, earlier)
     # The temperature rule's DR on valid: cross-fitted on the valid days with the train days as extra rows.
     valid_q = fit_reward_model(features, valid, config.eval, train_kind)
+    member_q = tuple(q[~choice] for q in valid_q)
 
     truth = None
     if config.source == "simulator":
@@ -119,8 +132,11 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         temperatures = config.baselines.temperatures
         if isinstance(policy, ExplorationAgent):  # explores at its fixed temperature
             temperatures = (policy.temperature,)
-        result = evaluate_policy(policy, kind, valid, test, q_logged, q_candidates, config.eval,
-                                 temperatures, slate_size, truth, valid_q)
+        result = evaluate_policy(policy, kind, member_valid, test, q_logged, q_candidates, config.eval,
+                                 temperatures, slate_size, truth, member_q)
+        if crossfit and not isinstance(policy, TextTeamPolicy):
+            crossfit_temperatures[policy.name] = fold_temperatures(policy, valid, valid_q, folds, temperatures,
+                                                                   slate_size, config.eval.alpha)
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
@@ -134,9 +150,11 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         # Every agent behind the one interface; the text team is already a fusion (of text and one policy).
         agents = [BaselineAgent(p) if p in baselines else TextAgent(p) if isinstance(p, TextPolicy) else p
                   for p, _ in policies if not isinstance(p, TextTeamPolicy)]
-        valid_days = ValidDays.of(valid, *valid_q, coordinator.min_support)  # the valid days' reward model
+        choice_valid = valid.take(choice) if choice.any() else valid  # 'same', 'crossfit': every valid decision
+        valid_days = ValidDays.of(choice_valid, *(q[choice] if choice.any() else q for q in valid_q),
+                                  coordinator.min_support)  # the valid days' reward model
         team, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
-                                    slate_size)
+                                    slate_size, [crossfit_temperatures[a.name] for a in agents] if crossfit else None)
         result = evaluate_policy(team, "team", valid, test, q_logged, q_candidates, config.eval,
                                  (team.temperature,), slate_size, truth)  # temperature chosen with the fusion
         saved = str(team.save(layout.models / run_id / "team"))
@@ -168,6 +186,19 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
                                         infer_schema_length=None),
     } | ({"agent_weights": pl.DataFrame([stamp | r for r in weight_rows], infer_schema_length=None)}
          if weight_rows else {})
+
+
+def fold_temperatures(policy, valid: TransitionArrays, valid_q: tuple[np.ndarray, np.ndarray], folds: np.ndarray,
+                      temperatures, slate_size: int, alpha: float) -> np.ndarray:
+    """(B,) the temperature of each valid decision for the coordinator's cross-fitted choice: chosen
+    (``choose_temperature``) on the valid decisions of the other folds' users."""
+    scores = score_states(policy, valid.states)
+    out = np.empty(len(valid))
+    for fold in np.unique(folds):
+        rest = folds != fold
+        out[~rest], _ = choose_temperature(scores[rest], valid.take(rest), temperatures, slate_size,
+                                           valid_q[0][rest], valid_q[1][rest], alpha=alpha)
+    return out
 
 
 def decision_kind(test_table: pa.Table) -> str:

@@ -12,6 +12,7 @@ from recrl.agents.coordinator import (
     FUSIONS,
     Team,
     ValidDays,
+    choice_rows,
     choose_team,
     fit_gate,
     gate_weights,
@@ -161,3 +162,34 @@ def test_choice_on_the_tiny_world_serves_the_best_scored_fusion(tiny_pipeline) -
     top = {s["agent"] for s in sorted(singles, key=lambda s: -s["score"])[:coordinator.max_members]}
     for candidate in static:
         assert {a.name for a, w in zip(agents, candidate.weights, strict=True) if w > 0} <= top
+
+
+def test_choice_rows_keep_each_user_on_one_side() -> None:
+    states = decisions(1000, 4, lambda a, f: a == 2).states  # 97 users
+    rows = choice_rows(states, 0.5, seed=0)
+    users = states.user_ids.astype(str)
+    assert set(users[rows]).isdisjoint(users[~rows]) and len(set(users[rows])) == round(0.5 * 97)
+    np.testing.assert_array_equal(rows, choice_rows(states, 0.5, seed=0))
+    assert not choice_rows(states, 0.0, seed=0).any()
+    assert (~choice_rows(states, 0.999, seed=0)).any()  # the members keep at least one user
+
+
+def test_the_team_falls_back_on_one_agent_where_fusing_loses() -> None:
+    """Users reward items 2-4 only: the agent favouring them alone beats every mix with the one that does not."""
+    good, bad = fixed_agent([2, 3, 4], name="good"), fixed_agent([7, 8, 9], name="bad")
+    logged = decisions(4000, 5, lambda a, f: np.isin(a, [2, 3, 4]))
+    valid = ValidDays.of(logged, np.zeros(len(logged)), np.zeros((len(logged), N_ITEMS)), min_support=1)
+    coordinator = CoordinatorConfig(fusions=("average", "borda"))
+    team, best, singles = choose_team([bad, good], valid, coordinator, EvalConfig(), (0.2, 1.0), 1)
+    np.testing.assert_array_equal(team.weights, [0.0, 1.0])
+    assert max(s["score"] for s in singles) == pytest.approx(max(c.score for c in best))
+
+
+def test_log_served_at_per_state_temperatures_is_each_temperature_s_rows() -> None:
+    states = decisions(50, 6, lambda a, f: a == 2).states
+    agent = ExplorationAgent(np.arange(N_ITEMS, dtype=float) ** 2, 0.3, "rising")
+    temperatures = np.where(np.arange(50) % 2 == 0, 0.3, 2.0)
+    mixed = log_served(agent, states, temperatures)
+    np.testing.assert_array_equal(mixed[::2], log_served(agent, states)[::2])
+    agent.temperature = 2.0
+    np.testing.assert_array_equal(mixed[1::2], log_served(agent, states)[1::2])

@@ -13,7 +13,8 @@ import pytest
 from recrl.agents.fit import fit_actor_critic, fit_sequential
 from recrl.baselines import load_baseline
 from recrl.cli import main
-from recrl.evaluate.offpolicy import decision_probs, score_states
+from recrl.evaluate import stage
+from recrl.evaluate.offpolicy import decision_probs, evaluate_policy, score_states
 from recrl.evaluate.recommend import load_policy, recommend
 from recrl.evaluate.stage import decision_kind, evaluate_run
 from recrl.lake import DataLayout
@@ -22,13 +23,15 @@ from recrl.states import load_transitions, load_vocab, to_arrays
 from recrl.store import warehouse
 
 RUN = "serve-1"
+EVALUATED: dict[str, np.ndarray] = {}
+"""(B, V) test probabilities of each policy as the evaluation computed them, filled by ``served``."""
 
 
 @pytest.fixture(scope="module")
 def served(tiny_pipeline, tmp_path_factory):
-    """One run through the real evaluation, written to its own warehouse; states and truth shared."""
+    """One run through the real evaluation, written to its own warehouse; states, truth and lake shared."""
     root = tmp_path_factory.mktemp("serve")
-    for folder in ("states", "truth"):
+    for folder in ("states", "truth", "lake"):  # the lake for its item titles: the text agent
         (root / folder).symlink_to(getattr(tiny_pipeline.layout, folder), target_is_directory=True)
     base = tiny_pipeline.config
     config = dataclasses.replace(
@@ -43,7 +46,18 @@ def served(tiny_pipeline, tmp_path_factory):
     checkpoint = fit_actor_critic(layout, config.states, config.agent, RUN)
     # The SASRec-style model too, whether or not this evaluation scores it.
     fit_sequential(layout, config.states, config.sequential, RUN)
-    frames = evaluate_run(layout, config, RUN, str(checkpoint))
+
+    def recording(policy, kind, valid, test, *args, **kwargs):  # evaluate_policy, keeping what it served
+        result = evaluate_policy(policy, kind, valid, test, *args, **kwargs)
+        scores = score_states(policy, test.states)
+        EVALUATED[policy.name] = decision_probs(
+            scores, test.position, policy.temperature, slate_size_of(test.position)
+        )
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stage, "evaluate_policy", recording)
+        frames = evaluate_run(layout, config, RUN, str(checkpoint))
     now = datetime.now(UTC)
     frames["runs"] = pl.DataFrame(
         [
@@ -241,3 +255,17 @@ def test_sasrec_is_served_from_its_checkpoint(served) -> None:
             load_policy(layout, RUN, "sasrec")
     finally:
         checkpoint.with_suffix(".moved").rename(checkpoint)
+
+
+def test_team_and_text_policies_are_served_as_evaluated(served) -> None:
+    """The coordinator's team and the text agent (and its team, where one was built) from their saved
+    folders: the probabilities the evaluation used on the test split, each slot's summing to 1."""
+    layout, _ = served
+    names = [name for name in EVALUATED if name == "team" or name.startswith("text")]
+    assert {"team", "text"} <= set(names)
+    n_items = load_vocab(layout).size - N_RESERVED
+    for name in names:
+        frame = recommend(layout, RUN, name, split="test")
+        got = frame["probability"].to_numpy().reshape(-1, n_items)
+        np.testing.assert_allclose(got, EVALUATED[name][:, N_RESERVED:], rtol=0, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-12, err_msg=name)
