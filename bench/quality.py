@@ -311,8 +311,35 @@ def main(argv: list[str] | None = None) -> int:
         seeds = seeds[:1]
 
     started = time.perf_counter()
-    jobs = [(name, seed, role, sizes, sections) for name in names for seed, role in seeds]
+    # Seed-major order: an interrupted suite still has every scenario's first seeds.
+    jobs = [(name, seed, role, sizes, sections) for seed, role in seeds for name in names]
     runs = []
+
+    def write(runs: list[dict]) -> tuple[list[dict], dict]:
+        """The JSON so far (rewritten after every world, so an interrupted suite keeps what it measured)."""
+        reported = [r for r in runs if r["role"] != "tune" or args.seeds == "tune"]
+        result = {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+            "quick": args.quick,
+            "sizes": sizes,
+            "agent_epochs": sections["agent"].epochs,
+            "sequential_epochs": sections["sequential"].epochs,
+            "n_bootstrap": sections["eval"].n_bootstrap,
+            "greedy": "deterministic top-K slate",
+            "agent": dataclasses.asdict(sections["agent"]),
+            "seeds": {"tune": list(TUNE_SEEDS), "report": list(REPORT_SEEDS)},
+            "elapsed_s": time.perf_counter() - started,
+            "cpu_s": sum(r["timing_s"]["cpu"] for r in runs),
+            "jobs": args.jobs,
+            "complete": len(runs) == len(jobs),
+            "summary": summary(reported) if any(not r["error"] for r in reported) else {},
+            "runs": reported,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return reported, result
+
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for run in pool.map(run_in_temp_root, jobs):  # in job order
             runs.append(run)
@@ -320,26 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{run['scenario']} seed {run['seed']} ({run['role']}): {run['timing_s']} {run['error'] or ''}",
                 flush=True,
             )
-    reported = [r for r in runs if r["role"] != "tune" or args.seeds == "tune"]
-    result = {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "quick": args.quick,
-        "sizes": sizes,
-        "agent_epochs": sections["agent"].epochs,
-        "sequential_epochs": sections["sequential"].epochs,
-        "n_bootstrap": sections["eval"].n_bootstrap,
-        "greedy": "deterministic top-K slate",
-        "agent": dataclasses.asdict(sections["agent"]),
-        "seeds": {"tune": list(TUNE_SEEDS), "report": list(REPORT_SEEDS)},
-        "elapsed_s": time.perf_counter() - started,
-        "cpu_s": sum(r["timing_s"]["cpu"] for r in runs),
-        "jobs": args.jobs,
-        "summary": summary(reported),
-        "runs": reported,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+            reported, result = write(runs)
     print(markdown_table(reported))
     print(json.dumps(result["summary"], indent=1))
     print(
