@@ -29,7 +29,7 @@ import platform
 import tempfile
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 import recrl.evaluate.stage as stage
+from recrl.agents.coordinator import Candidate, final_choice, is_single
 from recrl.agents.fit import fit_actor_critic, fit_sequential
 from recrl.config import AgentConfig, EvalConfig, SequentialConfig
 from recrl.evaluate.offpolicy import GREEDY, decision_probs, score_states
@@ -53,17 +54,18 @@ SIZES = {"n_users": 1500, "n_days": 5}
 """World sizes of the full suite (train 3 days, valid 1, test 1)."""
 QUICK_SIZES = {"n_users": 400, "n_days": 4}
 QUICK_SCENARIOS = ("default", "sequential")
+MARGINS = (None, 0.0, 0.005)
+"""``CoordinatorConfig.fusion_margin`` values the summary reads the team under (``team_under_margin``)."""
 MAX_EVAL_ITEMS_K3 = 1000
-"""Above this catalogue size the evaluation's third-slot Plackett-Luce closed form (a (rows, V, V)
-array per 2,048-decision chunk) needs tens of GB, so only the world's reference values are recorded."""
+"""Above this catalogue size the evaluation's third-slot Plackett-Luce closed form (O(V^2) per decision,
+for every policy, temperature and coordinator candidate) takes hours on 2 cores, so only the world's
+reference values are recorded. Slates up to K = 8 are evaluated (``recrl.policies``)."""
 
 
 def evaluation_blocker(scenario: Scenario, sizes: dict) -> str | None:
     """Why today's evaluation stage cannot score this world (None when it can)."""
     sim = scenario.sim_config(0, **sizes)
-    if sim.slate_size > 3:
-        return f"evaluation computes Plackett-Luce marginals for K <= 3 only (K = {sim.slate_size})"
-    if sim.n_items > MAX_EVAL_ITEMS_K3 and sim.slate_size == 3:
+    if sim.n_items > MAX_EVAL_ITEMS_K3 and sim.slate_size >= 3:
         return f"evaluation's K = 3 marginals need (rows, V, V) memory: V = {sim.n_items} is too large"
     return None
 
@@ -106,6 +108,50 @@ def greedy_truth_recorder():
         stage.evaluate_policy = original
 
 
+@contextmanager
+def team_choice_recorder():
+    """Wrap the evaluation stage's ``choose_team`` to keep what the coordinator chose from: the agents'
+    names, each fusion's best candidate and each agent alone, with their valid scores (JSON-able). From
+    these ``team_under_margin`` tells, exactly, which policy another ``fusion_margin`` would have served."""
+    original = stage.choose_team
+    recorded: dict = {}
+
+    def recording(agents, *args, **kwargs):
+        team, chosen, best, singles = original(agents, *args, **kwargs)
+        fields = ("fusion", "temperature", "valid_dr", "valid_lcb", "weak_mass", "score")
+        recorded.update(agents=[a.name for a in agents], singles=singles, candidates=[
+            {f: getattr(c, f) for f in fields} | {"weights": c.weights.tolist(), "gate": c.gate is not None,
+                                                  "chosen": c is chosen} for c in best])
+        return team, chosen, best, singles
+
+    stage.choose_team = recording
+    try:
+        yield recorded
+    finally:
+        stage.choose_team = original
+
+
+def team_under_margin(choice: dict, margin: float | None) -> str | None:
+    """The policy the team would have been under ``CoordinatorConfig.fusion_margin = margin``, the other
+    settings as recorded: 'team' where the choice is the recorded fusion, else the single agent's name
+    (``recrl.agents.coordinator.final_choice``, so the rule is the coordinator's own)."""
+    def candidate(row: dict) -> Candidate:
+        return Candidate(row["fusion"], np.asarray(row["weights"]), row["temperature"], row["valid_dr"],
+                         row["valid_lcb"], row["weak_mass"], row["score"],
+                         gate=np.zeros(1) if row.get("gate") else None)
+
+    agents = choice["agents"]
+    by_score = max(choice["singles"], key=lambda s: s["score"])
+    single = candidate({"fusion": "average", "weights": np.eye(len(agents))[agents.index(by_score["agent"])],
+                        "temperature": 1.0, **{k: by_score[k] for k in ("valid_dr", "valid_lcb", "weak_mass", "score")}})
+    best = [candidate(row) for row in choice["candidates"]]
+    chosen = final_choice(best, single, margin)
+    served = best[[row["chosen"] for row in choice["candidates"]].index(True)]
+    if chosen is served or (is_single(served) and served.valid_dr == single.valid_dr and chosen is single):
+        return "team"
+    return by_score["agent"] if chosen is single else None  # None: a fusion this run did not serve
+
+
 def run_world(scenario: Scenario, seed: int, role: str, sizes: dict, sections: dict, root: Path) -> dict:
     """One scenario x seed through the pipeline stages; a row of the JSON."""
     config = scenario.pipeline_config(seed, root, sizes, **sections)
@@ -135,10 +181,11 @@ def run_world(scenario: Scenario, seed: int, role: str, sizes: dict, sections: d
         if blocker:  # the stages before evaluation ran: they are checked on this world too
             raise NotImplementedError(f"not evaluated: {blocker}")
         mark = time.perf_counter()
-        with greedy_truth_recorder() as recorded:
+        with greedy_truth_recorder() as recorded, team_choice_recorder() as choice:
             frames = stage.evaluate_run(layout, config, run_id, str(checkpoint))
         timing["evaluate"] = time.perf_counter() - mark
         row["policies"] = policy_rows(frames, recorded)
+        row["team_choice"] = choice or None
     except Exception as error:  # one failing world must not lose the others' results
         row["error"] = f"{type(error).__name__}: {error}"
         row["traceback"] = traceback.format_exc(limit=6)
@@ -255,6 +302,17 @@ def summary(runs: list[dict]) -> dict:
             best_single = max(singles, key=singles.get)
             entry |= {"best_single": best_single,
                       "team_vs_best_single": policies["team"]["true_value"] / singles[best_single] - 1.0}
+        by_margin = {}
+        for margin in MARGINS:  # the team under other fusion margins, from the recorded choice (exact)
+            values = []
+            for r in mine:
+                pick = team_under_margin(r["team_choice"], margin) if r.get("team_choice") else None
+                true = {p["policy"]: p["true_value"] for p in r["policies"]}
+                values.append(true.get(pick) if pick else None)
+            if values and all(v is not None for v in values):
+                by_margin[str(margin)] = float(np.mean(values))
+        if by_margin:
+            entry["team_true_value_by_fusion_margin"] = by_margin
         out["scenarios"][name] = entry
     return out
 
@@ -341,8 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         return reported, result
 
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for run in pool.map(run_in_temp_root, jobs):  # in job order
+        # As they finish (a slow world does not hold the others' results back), kept in job order.
+        for done in as_completed([pool.submit(run_in_temp_root, job) for job in jobs]):
+            run = done.result()
             runs.append(run)
+            runs.sort(key=lambda r: [(j[0], j[1]) for j in jobs].index((r["scenario"], r["seed"])))
             print(
                 f"{run['scenario']} seed {run['seed']} ({run['role']}): {run['timing_s']} {run['error'] or ''}",
                 flush=True,

@@ -561,6 +561,10 @@ class CoordinatorConfig:
     choice_share: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.5
     """With choice 'split': share of the valid users (drawn with ``seed``) whose decisions are kept from the
     members' tuning (baseline hyperparameters, the text agent, every temperature) for the coordinator."""
+    fusion_margin: NonNegative | None = None
+    """A fusion of several agents replaces the best single agent only where its valid DR lower bound beats
+    that agent's valid DR by this margin (the deployment gate's rule, ``recrl.evaluate.gate``, applied to
+    the choice); None: the best score wins, fusion or not."""
     gate_folds: Annotated[int, Field(ge=2), NotBool] = 2
     """Folds of valid for the gate's cross-fitted choice score (each fold scored by a gate fitted on the others)."""
     seed: Seed = 0

@@ -287,8 +287,10 @@ def choice_rows(states: StateBatch, share: float, seed: int) -> np.ndarray:
 
 def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: CoordinatorConfig, eval_config: EvalConfig,
                 temperatures: Sequence[float], slate_size: int,
-                member_temperatures: Sequence[np.ndarray] | None = None) -> tuple[Team, list[Candidate], list[dict]]:
-    """The served team, the best candidate of every fusion, and each single agent's valid scores.
+                member_temperatures: Sequence[np.ndarray] | None = None
+                ) -> tuple[Team, Candidate, list[Candidate], list[dict]]:
+    """The served team, the candidate it is, the best candidate of every fusion (and the fallback on one
+    agent where ``final_choice`` took it), and each single agent's valid scores.
 
     Agents' temperatures must already be chosen (they are served at them inside the team); ``valid``
     should be decisions they were not tuned on (``choice_rows``), or ``member_temperatures`` (one (B,)
@@ -339,17 +341,40 @@ def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: Coordina
                                   for w in grid if np.count_nonzero(w) > 1]
             candidate = max(candidates, key=lambda c: c.score)
         best.append(candidate)
+    single = max(alone, key=lambda c: c.score)
     if "average" not in coordinator.fusions:  # the fallback on one agent stays a candidate
-        best.append(max(alone, key=lambda c: c.score))
-    chosen = max(best, key=lambda c: c.score)
+        best.append(single)
+    chosen = final_choice(best, single, coordinator.fusion_margin)
+    if not any(c is chosen for c in best):  # the fallback on one agent, beside the best mix of its fusion
+        best.append(chosen)
     team = Team(agents, chosen.fusion, weights=None if chosen.gate is not None else chosen.weights,
                 gate=chosen.gate, temperature=chosen.temperature)
-    return team, best, singles
+    return team, chosen, best, singles
 
 
-def agent_weight_rows(agents: Sequence[Agent], best: Sequence[Candidate], chosen: str) -> list[dict]:
-    """Rows of ``agent_weights``: per fusion's best candidate, each agent's weight and the fusion's valid scores."""
+def is_single(candidate: Candidate) -> bool:
+    """Whether ``candidate`` serves one agent alone (one non-zero static weight)."""
+    return candidate.gate is None and np.count_nonzero(candidate.weights) <= 1
+
+
+def final_choice(best: Sequence[Candidate], single: Candidate, margin: float | None) -> Candidate:
+    """The team among the fusions' best candidates ``best``: the best score, except that with ``margin`` a
+    fusion of several agents replaces the best single agent ``single`` only where
+
+        LCB_fusion >= DR_single + margin
+
+    (a candidate deployed over an incumbent, ``recrl.evaluate.gate``): the winner of many noisy
+    candidates needs evidence beyond the winner's curse before it displaces one agent."""
+    chosen = max(best, key=lambda c: c.score)
+    if margin is None or is_single(chosen) or chosen.valid_lcb >= single.valid_dr + margin:
+        return chosen
+    return single
+
+
+def agent_weight_rows(agents: Sequence[Agent], best: Sequence[Candidate], chosen: Candidate) -> list[dict]:
+    """Rows of ``agent_weights``: per fusion's best candidate (and the fallback on one agent where it was
+    chosen), each agent's weight and the candidate's valid scores."""
     return [{"fusion": c.fusion, "agent": agent.name, "weight": float(c.weights[j]), "temperature": c.temperature,
              "valid_dr": c.valid_dr, "valid_lcb": c.valid_lcb, "weak_mass": c.weak_mass, "score": c.score,
-             "chosen": c.fusion == chosen}
+             "chosen": c is chosen}
             for c in best for j, agent in enumerate(agents)]

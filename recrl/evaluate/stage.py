@@ -153,7 +153,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         choice_valid = valid.take(choice) if choice.any() else valid  # 'same', 'crossfit': every valid decision
         valid_days = ValidDays.of(choice_valid, *(q[choice] if choice.any() else q for q in valid_q),
                                   coordinator.min_support)  # the valid days' reward model
-        team, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
+        team, chosen, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
                                     slate_size, [crossfit_temperatures[a.name] for a in agents] if crossfit else None)
         result = evaluate_policy(team, "team", valid, test, q_logged, q_candidates, config.eval,
                                  (team.temperature,), slate_size, truth)  # temperature chosen with the fusion
@@ -161,7 +161,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         policy_rows.append(result.policy | {"checkpoint": saved, "config_json": policy_config_json(team, config)})
         estimate_rows += result.estimates
         ranking_rows += result.ranking
-        weight_rows = agent_weight_rows(agents, best, team.fusion)
+        weight_rows = agent_weight_rows(agents, best, chosen)
 
     logging_truth, oracle_truth = logged_truth(layout, test, config) if truth else (None, None)
     ones = np.ones(len(test))  # on-policy: the logged rewards' own mean, whatever the propensities

@@ -10,10 +10,12 @@ import pytest
 
 from recrl.agents.coordinator import (
     FUSIONS,
+    Candidate,
     Team,
     ValidDays,
     choice_rows,
     choose_team,
+    final_choice,
     fit_gate,
     gate_weights,
     log_served,
@@ -148,7 +150,7 @@ def test_choice_on_the_tiny_world_serves_the_best_scored_fusion(tiny_pipeline) -
     q_candidates = np.full((len(valid), n_items), valid.reward.mean()) + 1e-3 * rng.random((len(valid), n_items))
     valid_days = ValidDays.of(valid, q_logged, q_candidates, min_support=5)
     coordinator = CoordinatorConfig(gate_epochs=50)
-    team, best, singles = choose_team(agents, valid_days, coordinator, EvalConfig(), (0.2, 1.0),
+    team, _, best, singles = choose_team(agents, valid_days, coordinator, EvalConfig(), (0.2, 1.0),
                                       slate_size_of(valid.position))
     assert [c.fusion for c in best] == list(coordinator.fusions)
     chosen = max(best, key=lambda c: c.score)
@@ -180,7 +182,7 @@ def test_the_team_falls_back_on_one_agent_where_fusing_loses() -> None:
     logged = decisions(4000, 5, lambda a, f: np.isin(a, [2, 3, 4]))
     valid = ValidDays.of(logged, np.zeros(len(logged)), np.zeros((len(logged), N_ITEMS)), min_support=1)
     coordinator = CoordinatorConfig(fusions=("average", "borda"))
-    team, best, singles = choose_team([bad, good], valid, coordinator, EvalConfig(), (0.2, 1.0), 1)
+    team, _, best, singles = choose_team([bad, good], valid, coordinator, EvalConfig(), (0.2, 1.0), 1)
     np.testing.assert_array_equal(team.weights, [0.0, 1.0])
     assert max(s["score"] for s in singles) == pytest.approx(max(c.score for c in best))
 
@@ -193,3 +195,18 @@ def test_log_served_at_per_state_temperatures_is_each_temperature_s_rows() -> No
     np.testing.assert_array_equal(mixed[::2], log_served(agent, states)[::2])
     agent.temperature = 2.0
     np.testing.assert_array_equal(mixed[1::2], log_served(agent, states)[1::2])
+
+
+def test_a_fusion_displaces_the_best_single_agent_only_with_its_lower_bound_above_that_agents_estimate() -> None:
+    def candidate(weights, dr, lcb, fusion="average"):
+        return Candidate(fusion, np.asarray(weights, dtype=float), 1.0, dr, lcb, 0.0, lcb)
+
+    single = candidate([0.0, 1.0, 0.0], dr=0.100, lcb=0.080)
+    mix = candidate([0.5, 0.5, 0.0], dr=0.115, lcb=0.095, fusion="borda")  # best score, LCB below 0.100
+    assert final_choice([mix, single], single, margin=None) is mix  # best score wins
+    assert final_choice([mix, single], single, margin=0.0) is single  # 0.095 < 0.100 + 0
+    strong = candidate([0.5, 0.5, 0.0], dr=0.130, lcb=0.104, fusion="borda")
+    assert final_choice([strong, single], single, margin=0.0) is strong  # 0.104 >= 0.100
+    assert final_choice([strong, single], single, margin=0.01) is single  # 0.104 < 0.110
+    one_agent_borda = candidate([0.0, 0.0, 1.0], dr=0.105, lcb=0.085, fusion="borda")
+    assert final_choice([one_agent_borda, single], single, margin=0.0) is one_agent_borda  # not a fusion of several
