@@ -95,6 +95,7 @@ VARIANTS: dict[str, dict] = {
     "prior-item-knn": SA2C | {"prior": "item-knn"},
     "prior-pure-svd": SA2C | {"prior": "pure-svd"},
     "prior-best": SA2C | {"prior": "best"},
+    "prior-ensemble": SA2C | {"prior": "session-knn+pure-svd"},
     "prior-session-knn-w3": SA2C | {"prior": "session-knn", "prior_weight": 3.0},
     "prior-session-knn-no-sup": SA2C | {"prior": "session-knn", "supervised_weight": 0.0},
     "prior-session-knn-patience4": SA2C | {"prior": "session-knn", "patience": 4},

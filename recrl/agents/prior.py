@@ -32,6 +32,19 @@ from recrl.policies import N_RESERVED, StateBatch
 
 PRIOR_CLASSES = {cls.kind: cls for cls in (SessionKNNPolicy, ItemKNNPolicy, PureSVDPolicy)}
 """The baselines a prior may be, by ``kind``; 'best' chooses among all of them."""
+ENSEMBLES = {"session-knn+pure-svd": ("session-knn", "pure-svd")}
+"""Priors that average several tuned baselines' standardised scores (``PriorEnsemble``), by name."""
+
+
+class PriorEnsemble:
+    """Several tuned CF baselines as one prior: p(s) = mean_j z(p_j(s)), each member standardised first,
+    so neighbourhood and factor models count equally whatever their score scales."""
+
+    def __init__(self, kind: str, members: list) -> None:
+        self.kind, self.members = kind, members
+
+    def item_scores(self, states: StateBatch) -> np.ndarray:
+        return np.mean([standardise(member.item_scores(states)) for member in self.members], axis=0)
 PRIOR_DIR = "actor_critic_prior"
 """Folder of the prior inside a model folder (``recrl.baselines.store`` format)."""
 EPS = 1e-6
@@ -55,6 +68,8 @@ def choose_prior(kind: str, baselines: list):
     criterion, eligible first); None for ``'none'``."""
     if kind == "none":
         return None
+    if kind in ENSEMBLES:
+        return PriorEnsemble(kind, [choose_prior(member, baselines) for member in ENSEMBLES[kind]])
     candidates = [b for b in baselines if b.kind in PRIOR_CLASSES and (kind == "best" or b.kind == kind)]
     if not candidates:
         raise ValueError(f"no fitted baseline of kind {kind!r} to use as the prior")
@@ -76,7 +91,8 @@ def fit_prior(
     (``recrl.baselines.tuning``); only the kinds needed are fitted. None for ``'none'``."""
     if kind == "none":
         return None
-    classes = list(PRIOR_CLASSES.values()) if kind == "best" else [PRIOR_CLASSES[kind]]
+    kinds = ENSEMBLES.get(kind, list(PRIOR_CLASSES) if kind == "best" else [kind])
+    classes = [PRIOR_CLASSES[k] for k in kinds]
     tuned = valid is not None and len(valid) > 0 and config.tuning_trials > 1
     rule = make_criterion(valid, config, slate_size) if tuned else None
     fitted = []
@@ -92,7 +108,10 @@ def fit_prior(
 
 def save_prior(prior, directory: Path) -> None:
     """Save ``prior`` (if any) into the model folder ``directory``."""
-    if prior is not None:
+    if isinstance(prior, PriorEnsemble):  # one folder per member, by kind
+        for member in prior.members:
+            save_baseline(member, Path(directory) / PRIOR_DIR / member.kind)
+    elif prior is not None:
         save_baseline(prior, Path(directory) / PRIOR_DIR)
 
 
@@ -105,4 +124,6 @@ def load_prior(directory: Path, kind: str):
         raise FileNotFoundError(
             f"{folder}: the checkpoint's config names prior {kind!r} but it was not saved"
         )
+    if kind in ENSEMBLES:
+        return PriorEnsemble(kind, [load_baseline(folder / member) for member in ENSEMBLES[kind]])
     return load_baseline(folder)

@@ -281,3 +281,21 @@ def test_checkpoint_from_before_the_prior_loads_without_one(tiny_pipeline) -> No
 def test_prior_config_is_validated(field: str, value) -> None:
     with pytest.raises(ValueError, match=field):
         AgentConfig(**{field: value})
+
+
+def test_an_ensemble_prior_averages_its_members_standardised_scores_and_reloads(tiny_pipeline) -> None:
+    from recrl.agents.prior import PRIOR_DIR, standardise
+
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    agent = dataclasses.replace(config.agent, epochs=1, warmup_epochs=1, prior="session-knn+pure-svd")
+    directory = fit_actor_critic(layout, config.states, agent, "ckpt-ensemble")
+    assert {p.name for p in (directory / PRIOR_DIR).iterdir()} == {"session-knn", "pure-svd"}
+    model, _ = load_checkpoint(directory)
+    knn, svd = model.prior.members
+    assert (knn.kind, svd.kind) == ("session-knn", "pure-svd") and knn.tuning is not None
+    states = to_arrays(load_transitions(layout, "test"), config.states.history_len).states.take(slice(0, 50))
+    expected = (standardise(knn.item_scores(states)) + standardise(svd.item_scores(states))) / 2
+    np.testing.assert_allclose(model.prior.item_scores(states), expected, rtol=1e-6)
+    again, _ = load_checkpoint(directory)
+    np.testing.assert_array_equal(ActorCriticPolicy(again).item_scores(states),
+                                  ActorCriticPolicy(model).item_scores(states))
