@@ -19,6 +19,7 @@ import json
 import sys
 import tempfile
 import time
+import typing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import quality  # noqa: E402  (bench/quality.py: the suite's world runner, used unchanged)
 
 from recrl.agents.specialists import fit_specialists  # noqa: E402
-from recrl.config import AgentConfig, CoordinatorConfig, EvalConfig, SequentialConfig  # noqa: E402
+from recrl.config import AgentConfig, ChoiceName, CoordinatorConfig, EvalConfig, SequentialConfig  # noqa: E402
 from recrl.simulate.scenarios import SCENARIOS  # noqa: E402
 
 SINGLE_KINDS = ("agent", "baseline")
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="21")
     parser.add_argument("--quick", action="store_true", help="quality.py's quick sizes and 100 resamples")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "team.json")
-    parser.add_argument("--choice", default=CoordinatorConfig().choice,
+    parser.add_argument("--choice", default=CoordinatorConfig().choice, choices=typing.get_args(ChoiceName),
                         help="CoordinatorConfig.choice: same, split or crossfit (valid decisions the team is chosen on)")
     args = parser.parse_args(argv)
     sizes = dict(quality.QUICK_SIZES if args.quick else quality.SIZES)

@@ -514,8 +514,9 @@ class GateConfig:
 
 
 FusionName = Literal["average", "borda", "gate"]
-ChoiceName = Literal["same", "split", "crossfit"]
 """Fusions of the coordinator (``recrl.agents.coordinator.FUSIONS``, kept equal by a test)."""
+ChoiceName = Literal["same", "split", "crossfit"]
+"""Which valid decisions the coordinator chooses on (``CoordinatorConfig.choice``)."""
 
 
 @_config_model("coordinator")

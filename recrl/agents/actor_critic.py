@@ -257,7 +257,12 @@ class EncoderPolicy:
         device = next(self.model.parameters()).device
         history = torch.as_tensor(states.history_items, dtype=torch.long, device=device)
         history_types = torch.as_tensor(states.history_types, dtype=torch.long, device=device)
-        return self.model.item_logits(history, history_types).double().cpu().numpy()  # (B, V)
+        extra = self.extra_inputs(states, device)
+        return self.model.item_logits(history, history_types, *extra).double().cpu().numpy()  # (B, V)
+
+    def extra_inputs(self, states: StateBatch, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """Inputs of ``model.item_logits`` after the history (none here)."""
+        return ()
 
 
 class ActorCriticPolicy(EncoderPolicy):
@@ -267,16 +272,10 @@ class ActorCriticPolicy(EncoderPolicy):
     def __init__(self, model: ActorCritic, temperature: float = 1.0, name: str = "actor-critic") -> None:
         super().__init__(model, temperature, name)
 
-    @torch.no_grad()
-    def item_scores(self, states: StateBatch) -> np.ndarray:
+    def extra_inputs(self, states: StateBatch, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """z(prior(s)) (B, V) with the model's CF prior; nothing without."""
         prior = getattr(self.model, "prior", None)
-        if prior is None:
-            return super().item_scores(states)
-        device = next(self.model.parameters()).device
-        history = torch.as_tensor(states.history_items, dtype=torch.long, device=device)
-        history_types = torch.as_tensor(states.history_types, dtype=torch.long, device=device)
-        z = torch.as_tensor(prior_z(prior, states), device=device)  # (B, V)
-        return self.model.item_logits(history, history_types, z).double().cpu().numpy()  # (B, V)
+        return () if prior is None else (torch.as_tensor(prior_z(prior, states), device=device),)
 
 
 def save_checkpoint(model: ActorCritic, config: AgentConfig, directory: Path) -> Path:

@@ -337,7 +337,7 @@ def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: Coordina
             points = np.stack([borda_points(member_log_probs[j]) for j in used])  # (M', B, V), once per member
             candidate = max((scored("borda", w, borda_scores(points, w[used])) for w in grid), key=lambda c: c.score)
         else:  # a one-hot grid point is an agent alone, already scored
-            candidates = alone + [scored("average", w, (_member_axis(w[used]) * member_log_probs[used]).sum(axis=0))
+            candidates = alone + [scored("average", w, fuse("average", member_log_probs[used], w[used]))
                                   for w in grid if np.count_nonzero(w) > 1]
             candidate = max(candidates, key=lambda c: c.score)
         best.append(candidate)

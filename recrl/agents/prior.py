@@ -34,17 +34,6 @@ PRIOR_CLASSES = {cls.kind: cls for cls in (SessionKNNPolicy, ItemKNNPolicy, Pure
 """The baselines a prior may be, by ``kind``; 'best' chooses among all of them."""
 ENSEMBLES = {"session-knn+pure-svd": ("session-knn", "pure-svd")}
 """Priors that average several tuned baselines' standardised scores (``PriorEnsemble``), by name."""
-
-
-class PriorEnsemble:
-    """Several tuned CF baselines as one prior: p(s) = mean_j z(p_j(s)), each member standardised first,
-    so neighbourhood and factor models count equally whatever their score scales."""
-
-    def __init__(self, kind: str, members: list) -> None:
-        self.kind, self.members = kind, members
-
-    def item_scores(self, states: StateBatch) -> np.ndarray:
-        return np.mean([standardise(member.item_scores(states)) for member in self.members], axis=0)
 PRIOR_DIR = "actor_critic_prior"
 """Folder of the prior inside a model folder (``recrl.baselines.store`` format)."""
 EPS = 1e-6
@@ -56,6 +45,17 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     z = np.zeros(scores.shape, dtype=np.float32)
     z[:, N_RESERVED:] = (items - items.mean(axis=1, keepdims=True)) / (items.std(axis=1, keepdims=True) + EPS)
     return z
+
+
+class PriorEnsemble:
+    """Several tuned CF baselines as one prior: p(s) = mean_j z(p_j(s)), each member standardised first,
+    so neighbourhood and factor models count equally whatever their score scales."""
+
+    def __init__(self, kind: str, members: list) -> None:
+        self.kind, self.members = kind, members
+
+    def item_scores(self, states: StateBatch) -> np.ndarray:
+        return np.mean([standardise(member.item_scores(states)) for member in self.members], axis=0)
 
 
 def prior_z(prior, states: StateBatch) -> np.ndarray:
