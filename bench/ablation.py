@@ -37,6 +37,7 @@ from recrl.agents.actor_critic import ActorCriticPolicy, train
 from recrl.agents.networks import NetworkShape
 from recrl.agents.prior import choose_prior
 from recrl.agents.sequential import SequentialPolicy, train_sequential
+from recrl.agents.text import fit_text_policy, item_title_embeddings
 from recrl.baselines import (
     ItemKNNPolicy,
     PopularityPolicy,
@@ -44,7 +45,7 @@ from recrl.baselines import (
     fit_baselines,
     interactions_from_transitions,
 )
-from recrl.config import AgentConfig, SequentialConfig
+from recrl.config import AgentConfig, SequentialConfig, TextConfig
 from recrl.evaluate.offpolicy import (
     GREEDY,
     RewardFeatures,
@@ -96,6 +97,8 @@ VARIANTS: dict[str, dict] = {
     "prior-pure-svd": SA2C | {"prior": "pure-svd"},
     "prior-best": SA2C | {"prior": "best"},
     "prior-ensemble": SA2C | {"prior": "session-knn+pure-svd"},
+    "prior-text": SA2C | {"prior": "text"},
+    "prior-session-knn+text": SA2C | {"prior": "session-knn+text"},
     "prior-session-knn-w3": SA2C | {"prior": "session-knn", "prior_weight": 3.0},
     "prior-session-knn-no-sup": SA2C | {"prior": "session-knn", "supervised_weight": 0.0},
     "prior-session-knn-patience4": SA2C | {"prior": "session-knn", "patience": 4},
@@ -160,6 +163,10 @@ def run_world(name: str, seed: int, sizes: dict, variants: list[str]) -> dict:
         sasrec, _ = train_sequential(arrays(tables["train"]), shape, SequentialConfig(), arrays(tables["valid"]))
         row["baselines"]["sasrec"] = judge(SequentialPolicy(sasrec), valid, test, valid_q, temperatures,
                                            slate_size, truth)
+        # The text agent (titles), tuned like the baselines: reported beside them, and a prior's text member.
+        text = fit_text_policy(interactions, item_title_embeddings(layout, vocab, TextConfig()), config.baselines,
+                               valid, slate_size)
+        row["agents"] = {"text": judge(text, valid, test, valid_q, temperatures, slate_size, truth)}
         for variant in variants:
             overrides = dict(VARIANTS[variant])
             history_len = overrides.pop("history_len", BASELINE_HISTORY)
@@ -167,7 +174,7 @@ def run_world(name: str, seed: int, sizes: dict, variants: list[str]) -> dict:
             train_split, valid_split = arrays(tables["train"], history_len), arrays(tables["valid"], history_len)
             mark = time.perf_counter()
             model, epoch_log = train(train_split, dataclasses.replace(shape, history_len=history_len), agent,
-                                     valid_split, prior=choose_prior(agent.prior, baselines))
+                                     valid_split, prior=choose_prior(agent.prior, [*baselines, text]))
             seconds = time.perf_counter() - mark
             policy = ActorCriticPolicy(model)
             v_valid, v_test = arrays(bandit["valid"], history_len), arrays(bandit["test"], history_len)
@@ -193,6 +200,7 @@ def summary(runs: list[dict]) -> dict:
             "seeds": [r["seed"] for r in mine],
             "baselines": baselines,
             "best_baseline": best,
+            "agents": {a: mean("agents", a) for a in mine[0].get("agents", {})},
             "variants": {v: {"true_value": mean("variants", v), "greedy_true_value": mean("variants", v, "greedy_true_value"),
                              "vs_best_baseline": mean("variants", v) / baselines[best] - 1.0}
                          for v in mine[0]["variants"]},

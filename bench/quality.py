@@ -175,7 +175,8 @@ def run_world(scenario: Scenario, seed: int, role: str, sizes: dict, sections: d
         timing["ingest_states"] = time.perf_counter() - mark
         mark = time.perf_counter()
         run_id = f"quality-{scenario.name}-{seed}"
-        checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, baselines=config.baselines)
+        checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, baselines=config.baselines,
+                                      text=config.text)
         fit_sequential(layout, config.states, config.sequential, run_id)  # the supervised SASRec baseline
         timing["train"] = time.perf_counter() - mark
         if blocker:  # the stages before evaluation ran: they are checked on this world too

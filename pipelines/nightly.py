@@ -193,7 +193,7 @@ def build_state_sequences(config: PipelineConfig) -> dict:
 def train_actor_critic(config: PipelineConfig, run_id: str) -> str:
     """Off-policy actor-critic on the train split; returns the checkpoint folder."""
     return str(fit_actor_critic(DataLayout(_root(config)), config.states, config.agent, run_id,
-                                baselines=config.baselines))
+                                baselines=config.baselines, text=config.text))
 
 
 @task(name="train-sequential", task_run_name="train-sequential",

@@ -356,11 +356,13 @@ class AgentConfig:
     patience: NonNegativeInt = 2
     """Early stopping: training stops after this many epochs without a better validation NDCG@10 of the
     next positive item (valid split), and the best epoch's weights are kept; 0 = run every epoch."""
-    prior: Literal["none", "session-knn", "item-knn", "pure-svd", "best", "session-knn+pure-svd"] = "session-knn"
+    prior: Literal["none", "session-knn", "item-knn", "pure-svd", "best", "session-knn+pure-svd", "text",
+                   "session-knn+text"] = "session-knn+text"
     """CF prior of the residual actor (``recrl.agents.prior``): the actor's logits are f_theta(s, a) +
     alpha z(prior(s))_a, the prior a CF baseline fitted on the train split and tuned on valid; 'best' is the
-    CF baseline with the best valid criterion, 'none' the actor alone. session-kNN: the best measured on
-    the tuning seeds (docs/agent.md)."""
+    CF baseline with the best valid criterion, 'none' the actor alone; 'text' the text agent (item titles),
+    'session-knn+text' the mean of both standardised (session-kNN alone where the lake has no titles), the
+    best measured on the tuning seeds (docs/agent.md)."""
     prior_weight: Annotated[float, Field(ge=0.0), NotBool] = 1.0
     """Initial alpha, the learned weight of the standardised prior scores in the actor's logits."""
 

@@ -45,7 +45,8 @@ def run_stage(
     specialists = config.coordinator.enabled and config.coordinator.specialists
     models = "actor-critic" + (" + sequential" if sequential else "") + (" + specialists" if specialists else "")
     with stage_clock("train", f"{models}, run {run_id}") as clock:
-        checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, baselines=config.baselines)
+        checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, baselines=config.baselines,
+                                      text=config.text)
         if sequential:
             fit_sequential(layout, config.states, config.sequential, run_id)
         if specialists:  # click and purchase actor-critics for the coordinator's team

@@ -19,10 +19,11 @@ from safetensors.torch import load_file
 
 from recrl.agents.actor_critic import CHECKPOINT_FILE, save_checkpoint, train
 from recrl.agents.networks import NetworkShape
-from recrl.agents.prior import fit_prior
+from recrl.agents.prior import ENSEMBLES, TEXT, fit_prior
 from recrl.agents.sequential import save_sequential, train_sequential
+from recrl.agents.text import item_title_embeddings
 from recrl.baselines import interactions_from_transitions
-from recrl.config import AgentConfig, BaselineConfig, SequentialConfig, StatesConfig
+from recrl.config import AgentConfig, BaselineConfig, SequentialConfig, StatesConfig, TextConfig
 from recrl.lake import DataLayout
 from recrl.policies import slate_size_of
 from recrl.states.export import TransitionArrays, load_transitions, to_arrays
@@ -44,28 +45,34 @@ def _splits(layout: DataLayout, states: StatesConfig) -> tuple[NetworkShape, Tra
 
 
 def actor_prior(layout: DataLayout, states: StatesConfig, agent: AgentConfig, baselines: BaselineConfig,
-                shape: NetworkShape):
-    """The CF prior ``agent.prior`` names, fitted on the train split and tuned on valid (None for 'none')."""
+                shape: NetworkShape, text: TextConfig | None = None):
+    """The CF prior ``agent.prior`` names, fitted on the train split and tuned on valid (None for 'none').
+    A prior with a text member reads the lake's title embeddings (``text``; none with ``text.enabled`` off)."""
     if agent.prior == "none":
         return None
     interactions = interactions_from_transitions(load_transitions(layout, "train"), shape.n_items)
     valid = to_arrays(load_transitions(layout, "valid", kind="bandit"), states.history_len)
     if len(valid) == 0:
         valid = to_arrays(load_transitions(layout, "valid", kind="sequence"), states.history_len)
-    return fit_prior(agent.prior, interactions, baselines, valid, shape.slate_size)
+    text = text or TextConfig()
+    embeddings = None
+    if TEXT in ENSEMBLES.get(agent.prior, (agent.prior,)) and text.enabled:
+        embeddings = item_title_embeddings(layout, load_vocab(layout), text)
+    return fit_prior(agent.prior, interactions, baselines, valid, shape.slate_size, embeddings)
 
 
 def fit_actor_critic(layout: DataLayout, states: StatesConfig, agent: AgentConfig, run_id: str,
                      resume: bool = False, warm_start: Path | None = None,
-                     baselines: BaselineConfig | None = None) -> Path:
+                     baselines: BaselineConfig | None = None, text: TextConfig | None = None) -> Path:
     """Train on the train split, stop early on the valid split (test is never seen); return the folder.
     ``resume`` continues the training state saved there by an earlier, shorter fit; ``warm_start`` (an
     earlier run's model folder) starts from its actor-critic weights instead of a fresh initialisation;
-    ``baselines`` configures the CF prior's fit and tuning (``AgentConfig.prior``; default BaselineConfig)."""
+    ``baselines`` configures the CF prior's fit and tuning (``AgentConfig.prior``; default BaselineConfig),
+    ``text`` a text member's embeddings (default TextConfig)."""
     shape, train_split, valid_split = _splits(layout, states)
     directory = layout.models / run_id
     initial = load_file(str(Path(warm_start) / CHECKPOINT_FILE)) if warm_start is not None else None
-    prior = actor_prior(layout, states, agent, baselines or BaselineConfig(), shape)
+    prior = actor_prior(layout, states, agent, baselines or BaselineConfig(), shape, text)
     model, epoch_log = train(train_split, shape, agent, valid_split, directory / ACTOR_CRITIC_STATE_DIR, resume,
                              initial_weights=initial, prior=prior)
     save_checkpoint(model, agent, directory)

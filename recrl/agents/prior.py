@@ -15,28 +15,38 @@ every state and every baseline kind (their raw scores are scaled to a best item 
 
 The prior is fitted on the train split and tuned on valid (``recrl.baselines.tuning``, never test), scored
 per batch on the fly (no T x V array), and saved with the checkpoint (``recrl.baselines.store``).
+
+A prior may also read the item titles: ``'text'`` is the tuned text agent (``recrl.agents.text``: cosine of
+each title to the history's titles, plus exposure-debiased popularity), and ``'session-knn+text'`` the
+ensemble of it and session-kNN, co-occurrence and content counted equally. Where the lake has no titles
+(OBD, OTTO) that ensemble keeps its CF member alone (logged); ``'text'`` alone is then an error.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from recrl.baselines.cf import ItemKNNPolicy, PureSVDPolicy, SessionKNNPolicy
 from recrl.baselines.interactions import Interactions
-from recrl.baselines.store import load_baseline, save_baseline
+from recrl.baselines.store import POLICY_KINDS, load_baseline, save_baseline
 from recrl.baselines.tuning import make_criterion, tune
 from recrl.config import BaselineConfig
 from recrl.policies import N_RESERVED, StateBatch
 
 PRIOR_CLASSES = {cls.kind: cls for cls in (SessionKNNPolicy, ItemKNNPolicy, PureSVDPolicy)}
-"""The baselines a prior may be, by ``kind``; 'best' chooses among all of them."""
-ENSEMBLES = {"session-knn+pure-svd": ("session-knn", "pure-svd")}
-"""Priors that average several tuned baselines' standardised scores (``PriorEnsemble``), by name."""
+"""The CF baselines a prior may be, by ``kind``; 'best' chooses among all of them."""
+TEXT = "text"
+"""The text agent as a prior (``recrl.agents.text.TextPolicy.kind``): it needs the items' title embeddings."""
+ENSEMBLES = {"session-knn+pure-svd": ("session-knn", "pure-svd"), "session-knn+text": ("session-knn", TEXT)}
+"""Priors that average several tuned policies' standardised scores (``PriorEnsemble``), by name."""
 PRIOR_DIR = "actor_critic_prior"
 """Folder of the prior inside a model folder (``recrl.baselines.store`` format)."""
 EPS = 1e-6
+
+log = logging.getLogger(__name__)
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -68,9 +78,10 @@ def choose_prior(kind: str, baselines: list):
     criterion, eligible first); None for ``'none'``."""
     if kind == "none":
         return None
-    if kind in ENSEMBLES:
-        return PriorEnsemble(kind, [choose_prior(member, baselines) for member in ENSEMBLES[kind]])
-    candidates = [b for b in baselines if b.kind in PRIOR_CLASSES and (kind == "best" or b.kind == kind)]
+    if kind in ENSEMBLES:  # a text member without titles was never fitted: the others make the ensemble
+        present = [member for member in ENSEMBLES[kind] if member != TEXT or any(b.kind == TEXT for b in baselines)]
+        return PriorEnsemble(kind, [choose_prior(member, baselines) for member in present])
+    candidates = [b for b in baselines if (kind == "best" and b.kind in PRIOR_CLASSES) or b.kind == kind]
     if not candidates:
         raise ValueError(f"no fitted baseline of kind {kind!r} to use as the prior")
     if kind != "best":
@@ -85,22 +96,32 @@ def choose_prior(kind: str, baselines: list):
 
 
 def fit_prior(
-    kind: str, interactions: Interactions, config: BaselineConfig, valid=None, slate_size: int | None = None
+    kind: str, interactions: Interactions, config: BaselineConfig, valid=None, slate_size: int | None = None,
+    item_embeddings: np.ndarray | None = None,
 ):
     """The prior ``kind`` fitted on ``interactions`` (train) and tuned on ``valid`` like the baselines
-    (``recrl.baselines.tuning``); only the kinds needed are fitted. None for ``'none'``."""
+    (``recrl.baselines.tuning``); only the kinds needed are fitted. None for ``'none'``.
+    ``item_embeddings`` (V, D): the title embeddings a text member reads (None: the lake has no titles)."""
     if kind == "none":
         return None
     kinds = ENSEMBLES.get(kind, list(PRIOR_CLASSES) if kind == "best" else [kind])
-    classes = [PRIOR_CLASSES[k] for k in kinds]
+    if TEXT in kinds and item_embeddings is None:
+        if kind == TEXT:
+            raise ValueError("agent.prior 'text' needs item titles, and the lake's items table has none")
+        log.info("prior %s: the lake has no item titles, the text member is left out", kind)
+        kinds = [k for k in kinds if k != TEXT]
     tuned = valid is not None and len(valid) > 0 and config.tuning_trials > 1
     rule = make_criterion(valid, config, slate_size) if tuned else None
     fitted = []
-    for policy_class in classes:
-        if tuned:
-            fitted.append(tune(policy_class, interactions, config, rule))
+    for member in kinds:
+        if member == TEXT:
+            from recrl.agents.text import fit_text_policy  # text -> protocol -> actor_critic -> this module
+
+            fitted.append(fit_text_policy(interactions, item_embeddings, config, valid if tuned else None, slate_size))
+        elif tuned:
+            fitted.append(tune(PRIOR_CLASSES[member], interactions, config, rule))
         else:
-            policy = policy_class(interactions, config)
+            policy = PRIOR_CLASSES[member](interactions, config)
             policy.tuning = None
             fitted.append(policy)
     return choose_prior(kind, fitted)
@@ -124,6 +145,10 @@ def load_prior(directory: Path, kind: str):
         raise FileNotFoundError(
             f"{folder}: the checkpoint's config names prior {kind!r} but it was not saved"
         )
-    if kind in ENSEMBLES:
-        return PriorEnsemble(kind, [load_baseline(folder / member) for member in ENSEMBLES[kind]])
-    return load_baseline(folder)
+    from recrl.agents.text import TextPolicy  # text -> protocol -> actor_critic -> this module
+
+    kinds = {**POLICY_KINDS, TEXT: TextPolicy}
+    if kind in ENSEMBLES:  # the members saved (a text member is not, where the lake had no titles)
+        members = [load_baseline(folder / member, kinds) for member in ENSEMBLES[kind] if (folder / member).is_dir()]
+        return PriorEnsemble(kind, members)
+    return load_baseline(folder, kinds)

@@ -53,7 +53,7 @@ def fit_specialists(layout: DataLayout, states: StatesConfig, agent: AgentConfig
     if (run_folder / PRIOR_DIR).is_dir():
         prior = load_prior(run_folder, agent.prior)
     else:
-        prior = actor_prior(layout, states, agent, baselines or BaselineConfig(), shape)
+        prior = actor_prior(layout, states, agent, baselines or BaselineConfig(), shape)  # default TextConfig
     config = dataclasses.replace(agent, epochs=coordinator.specialist_epochs,
                                  warmup_epochs=min(agent.warmup_epochs, coordinator.specialist_epochs))
     folders = {}

@@ -92,7 +92,7 @@ def run_nights(config: PipelineConfig, nights: int, run_prefix: str = "night") -
         counts = build_states(layout, config.states).counts
         warm_start = layout.models / previous_run if previous_run else None
         checkpoint = fit_actor_critic(layout, config.states, config.agent, run_id, warm_start=warm_start,
-                                      baselines=config.baselines)
+                                      baselines=config.baselines, text=config.text)
         if config.gate.candidate == "sasrec":
             fit_sequential(layout, config.states, config.sequential, run_id)
         frames = evaluate_run(layout, config, run_id, str(checkpoint))

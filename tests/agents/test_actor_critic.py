@@ -299,3 +299,43 @@ def test_an_ensemble_prior_averages_its_members_standardised_scores_and_reloads(
     again, _ = load_checkpoint(directory)
     np.testing.assert_array_equal(ActorCriticPolicy(again).item_scores(states),
                                   ActorCriticPolicy(model).item_scores(states))
+
+
+def test_a_text_ensemble_prior_reads_the_titles_and_reloads(tiny_pipeline) -> None:
+    """'session-knn+text': session-kNN and the tuned text agent (title embeddings), averaged standardised;
+    saved with the checkpoint and reloaded to the same policy."""
+    from recrl.agents.prior import PRIOR_DIR, standardise
+    from recrl.agents.text import text_history_part
+
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    agent = dataclasses.replace(config.agent, epochs=1, warmup_epochs=1, prior="session-knn+text")
+    directory = fit_actor_critic(layout, config.states, agent, "ckpt-text-prior", text=config.text)
+    assert {p.name for p in (directory / PRIOR_DIR).iterdir()} == {"session-knn", "text"}
+    model, _ = load_checkpoint(directory)
+    knn, text = model.prior.members
+    assert (knn.kind, text.kind) == ("session-knn", "text") and text.tuning is not None
+    states = to_arrays(load_transitions(layout, "test"), config.states.history_len).states.take(slice(0, 50))
+    assert (np.ptp(text_history_part(text, states)[:, 2:], axis=1) > 0).mean() > 0.5  # titles tell items apart
+    expected = (standardise(knn.item_scores(states)) + standardise(text.item_scores(states))) / 2
+    np.testing.assert_allclose(model.prior.item_scores(states), expected, rtol=1e-6)
+    again, _ = load_checkpoint(directory)
+    np.testing.assert_array_equal(ActorCriticPolicy(again).item_scores(states),
+                                  ActorCriticPolicy(model).item_scores(states))
+
+
+def test_a_text_prior_without_titles_keeps_its_cf_member_or_says_what_is_missing(tiny_pipeline) -> None:
+    from recrl.agents.prior import PRIOR_DIR, fit_prior
+    from recrl.baselines import interactions_from_transitions
+    from recrl.config import BaselineConfig
+    from recrl.states import load_vocab
+
+    layout, config = tiny_pipeline.layout, tiny_pipeline.config
+    no_text = dataclasses.replace(config.text, enabled=False)  # as for a lake without titles (OBD, OTTO)
+    agent = dataclasses.replace(config.agent, epochs=1, warmup_epochs=1, prior="session-knn+text")
+    directory = fit_actor_critic(layout, config.states, agent, "ckpt-text-off", text=no_text)
+    assert [p.name for p in (directory / PRIOR_DIR).iterdir()] == ["session-knn"]
+    model, _ = load_checkpoint(directory)
+    assert [m.kind for m in model.prior.members] == ["session-knn"]
+    interactions = interactions_from_transitions(load_transitions(layout, "train"), load_vocab(layout).size)
+    with pytest.raises(ValueError, match="prior 'text' needs item titles"):
+        fit_prior("text", interactions, BaselineConfig(tuning_trials=1))
