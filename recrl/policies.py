@@ -2,10 +2,14 @@
 
 A policy scores every item of the vocabulary given a state (the user's recent history). Serving
 draws a slate of K items without replacement from ``softmax(scores / temperature)`` (a
-Plackett-Luce model). Off-policy estimators need, for each logged decision, the probability that
-the policy puts the logged item at the logged position: the Plackett-Luce *position marginal*
-``pi(a | x, k)``. That is the same quantity the logging policy's propensity records
-(``propensity`` = beta(a | x, k)), so importance weights pi/beta compare like with like.
+Plackett-Luce model), except with probability ``SERVING_EPSILON`` a uniformly random slate
+(``explore``). Off-policy estimators need, for each logged decision, the probability that the policy
+puts the logged item at the logged position: the *position marginal* ``pi(a | x, k)``,
+
+    pi(a | x, k) = (1 - eps) PL_k(a | softmax(scores(x) / T)) + eps / V'      (V' servable items)
+
+That is the same quantity the logging policy's propensity records (``propensity`` = beta(a | x, k)),
+so importance weights pi/beta compare like with like.
 
 Vocabulary indices 0 (padding) and 1 (unknown) are never recommended.
 """
@@ -24,9 +28,15 @@ N_RESERVED = 2
 """Vocabulary indices below this are reserved (padding, unknown) and never recommended."""
 
 SERVING_EPSILON = 1e-3
-"""Uniform exploration mixed into every served policy: every item keeps probability >= eps / V, so
-logs it writes support off-policy evaluation later, and the Plackett-Luce marginals stay well
-conditioned (a one-hot softmax would make 1 - p_j cancel to rounding noise)."""
+"""Share of served slates drawn uniformly at random (``explore``): every item keeps probability >= eps / V'
+at every slot, so logs a policy writes support off-policy evaluation later. Mixed into the slate, not
+into the softmax: mixed into the softmax, a sharp policy's top item took nearly all of its mass and
+slots 2..K were drawn from what was left, mostly the uniform share (at T = 0.2 the actor-critic's slots
+2 and 3 were close to random; docs/agent.md)."""
+SOFTMAX_FLOOR = 1e-6
+"""Mass of a uniform floor in the Plackett-Luce weights (``softmax_probs``): it bounds a_j = p_j / (1 - p_j) by
+about 1 / floor, so the closed-form marginals of slots 1 and 2 cancel to no worse than ~1e-10, and it
+distorts a slate only where every item but the top one has softmax mass below ~1e-6 together."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,8 @@ class Policy(Protocol):
 
 
 def softmax_probs(scores: np.ndarray, temperature: float) -> np.ndarray:
-    """(B, V) served probabilities ``(1 - eps) softmax(scores / T) + eps / (V - 2)``, reserved indices at 0."""
+    """(B, V) Plackett-Luce weights a slate is drawn from, ``(1 - f) softmax(scores / T) + f / V'`` over the
+    V' servable items (reserved indices 0), f = ``SOFTMAX_FLOOR``."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     logits = np.asarray(scores, dtype=np.float64) / temperature
@@ -69,9 +80,24 @@ def softmax_probs(scores: np.ndarray, temperature: float) -> np.ndarray:
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
-    probs = (1.0 - SERVING_EPSILON) * probs
-    probs[:, N_RESERVED:] += SERVING_EPSILON / (probs.shape[1] - N_RESERVED)
+    probs = (1.0 - SOFTMAX_FLOOR) * probs
+    probs[:, N_RESERVED:] += SOFTMAX_FLOOR / (probs.shape[1] - N_RESERVED)
     return probs
+
+
+def explore(marginals: np.ndarray, n_servable: int | None = None) -> np.ndarray:
+    """Position marginals of the served slate: ``(1 - eps) marginals + eps / V'`` on the servable items.
+
+    ``marginals`` (B, V) or (B, V, K): the Plackett-Luce marginals of ``softmax_probs``; the uniform slate's
+    are 1 / V' at every slot. Vocabulary arrays (reserved indices stay 0) unless ``n_servable`` is given:
+    then every column is servable and V' = ``n_servable`` (a simulator's items).
+    """
+    out = (1.0 - SERVING_EPSILON) * np.asarray(marginals, dtype=np.float64)
+    if n_servable is None:
+        out[:, N_RESERVED:] += SERVING_EPSILON / (out.shape[1] - N_RESERVED)
+    else:
+        out += SERVING_EPSILON / n_servable
+    return out
 
 
 def plackett_luce_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:

@@ -12,6 +12,8 @@ from recrl.policies import (
     MAX_SLATE_SIZE,
     N_RESERVED,
     SERVING_EPSILON,
+    SOFTMAX_FLOOR,
+    explore,
     plackett_luce_marginals,
     plackett_luce_slot_marginals,
     slate_size_of,
@@ -98,9 +100,9 @@ def test_softmax_never_recommends_reserved_indices_and_checks_temperature() -> N
     assert np.all(probs[:, :N_RESERVED] == 0)
     np.testing.assert_allclose(probs.sum(), 1.0)
     assert probs[0, 4] > probs[0, 3] > probs[0, 2]
-    # a near one-hot softmax still leaves every recommendable item the exploration floor
+    # a near one-hot softmax still leaves every recommendable item its conditioning floor
     sharp = softmax_probs(np.array([[0.0, 0.0, 0.0, 0.0, 1000.0]]), 0.01)
-    assert sharp[0, 2:].min() >= SERVING_EPSILON / 3 - 1e-18
+    assert sharp[0, 2:].min() >= SOFTMAX_FLOOR / 3 - 1e-18
     with pytest.raises(ValueError, match="temperature"):
         softmax_probs(scores, 0.0)
 
@@ -132,3 +134,16 @@ def test_near_deterministic_policy_marginals_stay_probabilities() -> None:
         freq = np.bincount(slates[:, k], minlength=200) / n
         sigma = np.sqrt(marginals[0, :, k] * (1 - marginals[0, :, k]) / n)
         assert np.all(np.abs(freq - marginals[0, :, k]) <= 5 * sigma + 1e-6)
+
+
+def test_served_slates_explore_at_every_slot_and_keep_the_ranking_in_later_slots() -> None:
+    """The uniform share is mixed into the slate, not the softmax: every item keeps eps / V' at every slot,
+    and a sharp policy's second and third slots still go to its second and third items (mixed into the
+    softmax, they were mostly the uniform share)."""
+    scores = np.r_[-np.inf, -np.inf, np.arange(200, dtype=np.float64)[::-1]][None, :]  # item 2 best, then 3, 4
+    served = explore(plackett_luce_marginals(softmax_probs(scores, 0.2), 3))  # (1, V, 3)
+    np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-8)
+    assert np.all(served[0, :2] == 0) and served[0, 2:].min() >= SERVING_EPSILON / 200 * (1 - 1e-9)
+    assert served[0, 3, 1] > 0.95 and served[0, 4, 2] > 0.9
+    on_sim_items = explore(np.full((1, 4, 2), 0.25), n_servable=4)  # a simulator's items: every column servable
+    np.testing.assert_allclose(on_sim_items, 0.25)

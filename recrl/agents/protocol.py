@@ -9,8 +9,9 @@ agent) is an ``Agent``:
     save(directory)           safetensors + JSON under ``directory``, with ``agent.json`` naming the kind
     load_agent(directory)     the agent saved there, scoring identically
 
-The served distribution is always ``softmax_probs(item_scores / temperature)`` (0.1% uniform
-exploration, reserved indices at 0) drawn as a Plackett-Luce slate, so ``slate_marginals`` is the one
+The served distribution is always a Plackett-Luce slate from ``softmax_probs(item_scores / temperature)``
+(reserved indices at 0), a uniform slate 0.1% of the time (``recrl.policies.explore``), so
+``slate_marginals`` is the one
 helper ``served_marginals`` for every agent and the evaluation treats each alike. Existing policies are
 adapted by thin subclasses or wrappers: their scoring code is not touched.
 
@@ -33,7 +34,7 @@ from recrl.agents.networks import ActorCritic, SequentialRecommender
 from recrl.agents.sequential import SequentialPolicy, load_sequential, save_sequential
 from recrl.baselines.store import load_baseline, save_baseline
 from recrl.config import AgentConfig, SequentialConfig
-from recrl.policies import N_RESERVED, StateBatch, plackett_luce_marginals, softmax_probs
+from recrl.policies import N_RESERVED, StateBatch, explore, plackett_luce_marginals, softmax_probs
 
 AGENT_FILE = "agent.json"
 """``{directory}/agent.json``: ``{"kind": ..., "name": ..., "temperature": ...}`` of a saved agent."""
@@ -56,8 +57,9 @@ class Agent(Protocol):
 
 
 def served_marginals(agent: Agent, states: StateBatch, slate_size: int) -> np.ndarray:
-    """(B, V, K) Plackett-Luce position marginals of the slate ``agent`` serves at its temperature."""
-    return plackett_luce_marginals(softmax_probs(agent.item_scores(states), agent.temperature), slate_size)
+    """(B, V, K) position marginals of the slate ``agent`` serves at its temperature (Plackett-Luce with
+    its uniform share, ``recrl.policies.explore``)."""
+    return explore(plackett_luce_marginals(softmax_probs(agent.item_scores(states), agent.temperature), slate_size))
 
 
 def write_agent_file(directory: Path, kind: str, name: str, temperature: float, **extra) -> Path:

@@ -30,7 +30,14 @@ from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.ope import estimate, estimate_all
 from recrl.ope.reward_model import cross_fitted_q
 from recrl.ope.rows import estimate_rows
-from recrl.policies import N_RESERVED, Policy, StateBatch, plackett_luce_slot_marginals, softmax_probs
+from recrl.policies import (
+    N_RESERVED,
+    Policy,
+    StateBatch,
+    explore,
+    plackett_luce_slot_marginals,
+    softmax_probs,
+)
 from recrl.simulate.truth import Simulator, true_value
 from recrl.states.export import TransitionArrays
 from recrl.states.vocab import Vocabulary
@@ -57,14 +64,14 @@ def decision_probs(scores: np.ndarray, positions: np.ndarray, temperature: float
     """(B, V) pi(a | x_i, k_i) for every item a at each decision's logged slot k_i (k = -1 -> top slot).
 
     Temperature ``GREEDY`` (0) is the deterministic top-K slate: probability 1 for the item ranked
-    k_i-th by the scores (``greedy_slot_probs``); any other temperature the Plackett-Luce marginal of the
-    served softmax (``recrl.policies.softmax_probs``, with its uniform exploration).
+    k_i-th by the scores (``greedy_slot_probs``); any other temperature the position marginal of the served
+    slate: Plackett-Luce from ``softmax_probs``, with its uniform share (``recrl.policies.explore``).
     """
     slots = np.clip(positions, 0, None)
     if temperature == GREEDY:
         return greedy_slot_probs(scores, slots)
     return np.concatenate([
-        plackett_luce_slot_marginals(softmax_probs(scores[s:s + chunk], temperature), slots[s:s + chunk])
+        explore(plackett_luce_slot_marginals(softmax_probs(scores[s:s + chunk], temperature), slots[s:s + chunk]))
         for s in range(0, len(scores), chunk)
     ])
 

@@ -82,8 +82,11 @@ class _Records:
 
 
 class SlateServer(Protocol):
-    """What serves a day's slates: its item probabilities, their exact Plackett-Luce position marginals,
-    and (for history-based policies) the feedback of each step, in the order it happened."""
+    """What serves a day's slates: its item probabilities, the exact position marginals of its slates,
+    and (for history-based policies) the feedback of each step, in the order it happened. A server
+    with an ``exploration`` share e > 0 (``recrl.simulate.serve.PolicyServer``) serves a uniform slate
+    over its items of nonzero probability e of the time and a Plackett-Luce slate of its probabilities
+    otherwise; its marginals include that share. Without one, every slate is Plackett-Luce."""
 
     policy_id: str
 
@@ -137,6 +140,10 @@ def _simulate_day(
 
         probs, marginals = policy.serve(u, context)  # (B, n_items), (B, n_items, K)
         slates = sample_slates(rng, probs, cfg.slate_size)  # (B, K)
+        exploration = getattr(policy, "exploration", 0.0)
+        if exploration > 0:  # a uniform slate over the served items for that share of requests
+            uniform = np.flatnonzero(rng.random(n) < exploration)
+            slates[uniform] = sample_slates(rng, (probs[uniform] > 0).astype(np.float64), cfg.slate_size)
         propensity = marginals[rows, slates, positions]  # (B, K)
         q = dynamics.slot_value(world, u, interest, reward_click, reward_purchase)  # (B, n_items)
         logging_value = bias[None, :] * np.einsum("bak,ba->bk", marginals, q)  # (B, K)

@@ -29,9 +29,11 @@ from recrl.config import SimConfig
 from recrl.lake import write_atomic
 from recrl.policies import (
     PAD_INDEX,
+    SERVING_EPSILON,
     UNKNOWN_INDEX,
     Policy,
     StateBatch,
+    explore,
     plackett_luce_marginals,
     softmax_probs,
 )
@@ -47,6 +49,9 @@ FEEDBACK_TYPES = ("click", "cart", "purchase")
 
 class PolicyServer:
     """A recrl ``Policy`` as the simulator's ``SlateServer``, with each user's observable history."""
+
+    exploration = SERVING_EPSILON
+    """Share of uniform slates (``recrl.policies.explore``): served as the evaluation scores the policy."""
 
     def __init__(
         self,
@@ -96,6 +101,8 @@ class PolicyServer:
             served = softmax_probs(scores, self.policy.temperature)  # (b, V), reserved at 0
             probs[rows][:, self.served] = served[:, columns]
             marginals[rows][:, self.served] = plackett_luce_marginals(served, slate_size)[:, columns]
+        # A uniform slate over the served items ``exploration`` of the time (``recrl.simulate.logs`` draws it).
+        marginals[:, self.served] = explore(marginals[:, self.served], int(self.served.sum()))
         return probs, marginals
 
     def observe(

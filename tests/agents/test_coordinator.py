@@ -107,7 +107,7 @@ def test_gate_learns_which_member_users_reward_in_which_state() -> None:
     held_out = decisions(400, 2, rewarded)
     weights = gate_weights(gate, held_out.states)  # (B, 2)
     filled = held_out.states.history_types[:, 0] > 0
-    assert weights[filled, 0].mean() > 0.8 and weights[~filled, 1].mean() > 0.8
+    assert weights[filled, 0].mean() > 0.75 and weights[~filled, 1].mean() > 0.75  # 0.5 = no idea
     # The gated team is worth more than either member on the held-out decisions (true expected reward).
     team = Team(agents, "gate", gate=gate)
 
