@@ -86,8 +86,10 @@ def plot_estimates(estimates: pl.DataFrame, path: Path) -> None:
             label = None if name in labelled else name
             labelled.add(name)
             y = row + offsets[record["estimator"]]
-            ax.errorbar(record["value"], y, xerr=[[record["value"] - record["ci_low"]], [record["ci_high"] - record["value"]]],
-                        fmt="o", ms=3, capsize=2, color=colours[name], label=label)
+            # A percentile interval need not contain its point estimate (a ratio estimator's skew): bars from 0.
+            below, above = max(record["value"] - record["ci_low"], 0.0), max(record["ci_high"] - record["value"], 0.0)
+            ax.errorbar(record["value"], y, xerr=[[below], [above]], fmt="o", ms=3, capsize=2, color=colours[name],
+                        label=label)
         true_value = rows["true_value"][0]
         if true_value is not None:
             ax.vlines(true_value, row - 0.45, row + 0.45, colors="red", linewidth=2,
