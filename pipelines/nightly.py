@@ -208,7 +208,8 @@ def train_sequential_baseline(config: PipelineConfig, run_id: str) -> str:
 def train_specialists(config: PipelineConfig, run_id: str) -> list[str]:
     """Click and purchase specialists (actor-critics on one objective's reward); returns their folders."""
     layout = DataLayout(_root(config))
-    folders = fit_specialists(layout, config.states, config.agent, config.coordinator, run_id)
+    folders = fit_specialists(layout, config.states, config.agent, config.coordinator, run_id,
+                              config.baselines, config.text)
     return [str(folder) for folder in folders.values()]
 
 

@@ -52,7 +52,8 @@ def run_stage(
         if specialists:  # click and purchase actor-critics for the coordinator's team
             from recrl.agents.specialists import fit_specialists
 
-            fit_specialists(layout, config.states, config.agent, config.coordinator, run_id, config.baselines)
+            fit_specialists(layout, config.states, config.agent, config.coordinator, run_id, config.baselines,
+                            config.text)
     return TrainSummary(
         run_id=run_id,
         checkpoint=checkpoint,

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from recrl.agents.actor_critic import CHECKPOINT_FILE, save_checkpoint, train
 from recrl.agents.networks import NetworkShape
-from recrl.agents.prior import ENSEMBLES, TEXT, fit_prior
+from recrl.agents.prior import TEXT, fit_prior, prior_members
 from recrl.agents.sequential import save_sequential, train_sequential
 from recrl.agents.text import item_title_embeddings
 from recrl.baselines import interactions_from_transitions
@@ -56,7 +56,7 @@ def actor_prior(layout: DataLayout, states: StatesConfig, agent: AgentConfig, ba
         valid = to_arrays(load_transitions(layout, "valid", kind="sequence"), states.history_len)
     text = text or TextConfig()
     embeddings = None
-    if TEXT in ENSEMBLES.get(agent.prior, (agent.prior,)) and text.enabled:
+    if TEXT in prior_members(agent.prior) and text.enabled:
         embeddings = item_title_embeddings(layout, load_vocab(layout), text)
     return fit_prior(agent.prior, interactions, baselines, valid, shape.slate_size, embeddings)
 

@@ -95,6 +95,11 @@ def choose_prior(kind: str, baselines: list):
     return max(candidates, key=key)  # ties: the earlier of PRIOR_CLASSES
 
 
+def prior_members(kind: str) -> list[str]:
+    """The policy kinds the prior ``kind`` is made of (an ensemble's members, every CF kind for 'best')."""
+    return list(ENSEMBLES.get(kind, list(PRIOR_CLASSES) if kind == "best" else [kind]))
+
+
 def fit_prior(
     kind: str, interactions: Interactions, config: BaselineConfig, valid=None, slate_size: int | None = None,
     item_embeddings: np.ndarray | None = None,
@@ -104,7 +109,7 @@ def fit_prior(
     ``item_embeddings`` (V, D): the title embeddings a text member reads (None: the lake has no titles)."""
     if kind == "none":
         return None
-    kinds = ENSEMBLES.get(kind, list(PRIOR_CLASSES) if kind == "best" else [kind])
+    kinds = prior_members(kind)
     if TEXT in kinds and item_embeddings is None:
         if kind == TEXT:
             raise ValueError("agent.prior 'text' needs item titles, and the lake's items table has none")
@@ -117,7 +122,7 @@ def fit_prior(
         if member == TEXT:
             from recrl.agents.text import fit_text_policy  # text -> protocol -> actor_critic -> this module
 
-            fitted.append(fit_text_policy(interactions, item_embeddings, config, valid if tuned else None, slate_size))
+            fitted.append(fit_text_policy(interactions, item_embeddings, config, valid, slate_size))  # tuned as above
         elif tuned:
             fitted.append(tune(PRIOR_CLASSES[member], interactions, config, rule))
         else:

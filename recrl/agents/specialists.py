@@ -26,7 +26,7 @@ from recrl.agents.actor_critic import train
 from recrl.agents.fit import _splits, actor_prior
 from recrl.agents.prior import PRIOR_DIR, load_prior
 from recrl.agents.protocol import ActorCriticAgent, load_agent
-from recrl.config import AgentConfig, BaselineConfig, CoordinatorConfig, StatesConfig
+from recrl.config import AgentConfig, BaselineConfig, CoordinatorConfig, StatesConfig, TextConfig
 from recrl.lake import DataLayout
 from recrl.states.export import TransitionArrays
 
@@ -44,7 +44,8 @@ def objective_rewards(transitions: TransitionArrays, objective: str, states: Sta
 
 
 def fit_specialists(layout: DataLayout, states: StatesConfig, agent: AgentConfig, coordinator: CoordinatorConfig,
-                    run_id: str, baselines: BaselineConfig | None = None) -> dict[str, Path]:
+                    run_id: str, baselines: BaselineConfig | None = None,
+                    text: TextConfig | None = None) -> dict[str, Path]:
     """Train and save one actor-critic per objective on the train split (valid for early stopping only),
     over the main actor-critic's CF prior (``AgentConfig.prior``: the one saved in the run's folder, or
     fitted as ``recrl.agents.fit.fit_actor_critic`` fits it)."""
@@ -53,7 +54,7 @@ def fit_specialists(layout: DataLayout, states: StatesConfig, agent: AgentConfig
     if (run_folder / PRIOR_DIR).is_dir():
         prior = load_prior(run_folder, agent.prior)
     else:
-        prior = actor_prior(layout, states, agent, baselines or BaselineConfig(), shape)  # default TextConfig
+        prior = actor_prior(layout, states, agent, baselines or BaselineConfig(), shape, text)
     config = dataclasses.replace(agent, epochs=coordinator.specialist_epochs,
                                  warmup_epochs=min(agent.warmup_epochs, coordinator.specialist_epochs))
     folders = {}
