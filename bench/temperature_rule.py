@@ -8,8 +8,10 @@ model cross-fitted on valid + train, as ``recrl.evaluate.offpolicy.choose_temper
 on the test day the true value and DR with its normal interval. Each candidate rule then picks a
 temperature from the valid numbers alone:
 
-    lcb-z    argmax_T  DR_valid(T) - z std_err_valid(T)        (z = 1.96 is the evaluation's rule today)
-    ess-q    argmax_T  DR_valid(T)  among T with ESS(T) >= q n (the baselines' rule before)
+    lcb-z      argmax_T  DR_valid(T) - z std_err_valid(T)      (z = 1.96 is the evaluation's rule today; std_err
+                                                                 floored by the reward model, recrl.ope.api)
+    lcb-emp-z  the same with the empirical std_err alone        (the rule before the floor)
+    ess-q      argmax_T  DR_valid(T)  among T with ESS(T) >= q n (the baselines' rule before)
 
 and is scored by the test day's truth at that temperature (and whether the test DR interval covers it).
 Nothing here chooses on the test day: the rule is chosen on the tune seeds and reported on the others.
@@ -59,24 +61,30 @@ from recrl.simulate.scenarios import SCENARIOS, TUNE_SEEDS
 from recrl.simulate.truth import Simulator
 from recrl.states import load_transitions, load_vocab, to_arrays
 
-Z_95 = 1.959963984540054
 RULES = {f"lcb-{z}": ("lcb", z) for z in (1.96, 1.645, 1.28, 1.0, 0.5, 0.0)} | {
-    f"ess-{q}": ("ess", q) for q in (0.02, 0.05, 0.1)}
+    f"lcb-emp-{z}": ("lcb-emp", z) for z in (1.96, 1.0)} | {f"ess-{q}": ("ess", q) for q in (0.02, 0.05, 0.1)}
 """name -> (kind, parameter) of the candidate rules."""
 
 
 def temperature_rows(policy, valid, test, valid_q, test_q, temperatures, slate_size, truth) -> list[dict]:
-    """Per temperature: valid DR, std_err, ESS share; test truth and DR with its normal 95% interval."""
-    _, table = choose_temperature(score_states(policy, valid.states), valid, temperatures, slate_size, *valid_q)
+    """Per temperature: valid DR, std_err (floored and empirical), ESS share; test truth and DR with its
+    normal 95% interval."""
+    valid_scores = score_states(policy, valid.states)
+    _, table = choose_temperature(valid_scores, valid, temperatures, slate_size, *valid_q)
     test_scores = score_states(policy, test.states)
     rows = []
     for row in table.iter_rows(named=True):
         temperature = row["temperature"]
+        valid_probs = decision_probs(valid_scores, valid.position, temperature, slate_size)
+        valid_dr = estimate("dr", reward=valid.reward, pscore=valid.propensity, n_bootstrap=1,
+                            action_prob=valid_probs[np.arange(len(valid)), valid.action], q_logged=valid_q[0],
+                            q_policy=(valid_probs * valid_q[1]).sum(axis=1))
         probs = decision_probs(test_scores, test.position, temperature, slate_size)
         n = len(test)
         dr = estimate("dr", reward=test.reward, pscore=test.propensity, action_prob=probs[np.arange(n), test.action],
                       q_logged=test_q[0], q_policy=(probs * test_q[1]).sum(axis=1), n_bootstrap=1)
-        rows.append({"temperature": temperature, "valid_dr": row["dr"], "valid_se": (row["dr"] - row["dr_lcb"]) / Z_95,
+        rows.append({"temperature": temperature, "valid_dr": row["dr"], "valid_se": valid_dr.std_err,
+                     "valid_se_empirical": float(valid_dr.contributions.std(ddof=1) / np.sqrt(len(valid))),
                      "valid_ess_share": row["ess"] / len(valid),
                      "true_value": float(truth(test, test_scores, temperature).mean()),
                      "test_dr": dr.value, "test_dr_low": dr.normal_ci_low, "test_dr_high": dr.normal_ci_high})
@@ -87,8 +95,9 @@ def temperature_rows(policy, valid, test, valid_q, test_q, temperatures, slate_s
 def pick(rows: list[dict], rule: tuple[str, float]) -> dict:
     """The row the rule chooses (ties: the first temperature)."""
     kind, parameter = rule
-    if kind == "lcb":
-        return max(rows, key=lambda r: r["valid_dr"] - parameter * r["valid_se"])
+    if kind in ("lcb", "lcb-emp"):
+        se = "valid_se" if kind == "lcb" else "valid_se_empirical"
+        return max(rows, key=lambda r: r["valid_dr"] - parameter * r[se])
     eligible = [r for r in rows if r["valid_ess_share"] >= parameter] or [max(rows, key=lambda r: r["valid_ess_share"])]
     return max(eligible, key=lambda r: r["valid_dr"])
 

@@ -486,6 +486,10 @@ class EvalConfig:
     """Bootstrap resamples for the percentile intervals."""
     alpha: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.05
     """1 - confidence level of the intervals, in (0, 1)."""
+    temperature_z: NonNegative = 0.5
+    """z of the serving-temperature rule: the temperature with the highest valid DR - z std_err
+    (``recrl.evaluate.offpolicy.choose_temperature``). 0.5 was chosen on the tune seeds by the truth of what
+    each level serves (``bench/temperature_rule.py``, docs/agent.md); 0 is the best valid DR."""
     clip_lambda: NonNegative = 100.0
     """lambda of clipped IPS / Switch-DR / DR-OS."""
     cutoffs: Annotated[tuple[Count, ...], Field(min_length=1), pydantic.AfterValidator(_distinct)] = (5, 10, 20)

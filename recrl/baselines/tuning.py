@@ -8,8 +8,8 @@ Scored decisions: those at the first ``tuning_slots`` slots (cheap exact margina
 ``tuning_max_decisions`` of them (a seeded sample).
 
 - ``snips``: the self-normalised IPS estimate sum w r / sum w (w = pi(a_i | x_i, k_i) / p_i) at the
-  temperature ``recrl.evaluate.offpolicy.choose_temperature`` picks (best SNIPS with Kish ESS >=
-  ``MIN_ESS_SHARE`` n); configurations whose best temperature misses that ESS floor rank below every
+  temperature ``recrl.evaluate.offpolicy.choose_temperature`` picks (without a reward model: the highest
+  IPS lower bound, z = ``TUNING_TEMPERATURE_Z``); configurations whose best temperature misses that ESS floor rank below every
   one that meets it. Needs logged propensities.
 - ``ndcg@k``: NDCG@k of the logged positive item among all items (``recrl.evaluate.ranking``), for
   logs without propensities (implicit sequences).
@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -38,6 +39,10 @@ from recrl.baselines.store import save_baseline
 from recrl.config import BaselineConfig
 from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.policies import slate_size_of
+
+TUNING_TEMPERATURE_Z = NormalDist().inv_cdf(0.975)
+"""z of the IPS lower bound that picks each configuration's temperature while tuning: the level the tuned
+baselines were measured with (the served temperature is chosen afterwards at ``EvalConfig.temperature_z``)."""
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +114,8 @@ class ValidCriterion:
         valid = self.decisions
         scores = score_states(policy, valid.states)  # (B, V)
         if self.name == "snips":
-            temperature, table = choose_temperature(scores, valid, self.temperatures, self.slate_size)
+            temperature, table = choose_temperature(scores, valid, self.temperatures, self.slate_size,
+                                                    z=TUNING_TEMPERATURE_Z)
             row = table.filter(table["temperature"] == temperature).row(0, named=True)
             probs = decision_probs(scores, valid.position, temperature, self.slate_size)
             weight = probs[np.arange(len(valid)), valid.action] / valid.propensity  # (B,) w_i

@@ -89,29 +89,30 @@ def greedy_slot_probs(scores: np.ndarray, slots: np.ndarray) -> np.ndarray:
 
 def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures: Sequence[float],
                        slate_size: int, q_logged: np.ndarray | None = None, q_candidates: np.ndarray | None = None,
-                       alpha: float = 0.05) -> tuple[float, pl.DataFrame]:
+                       z: float | None = None) -> tuple[float, pl.DataFrame]:
     """The temperature with the highest DR lower bound on the valid split, and the table of candidates.
 
         DR(T)  = mean_i [ sum_a pi_T(a | x_i, k_i) q_hat(x_i, a, k_i) + w_i (r_i - q_hat(x_i, a_i, k_i)) ],
                  w_i = pi_T(a_i | x_i, k_i) / p_i                        (unclipped: no clipping bias)
-        LCB(T) = DR(T) - z_{1 - alpha / 2} std_err(DR(T))                 (normal bound of the per-row mean)
+        LCB(T) = DR(T) - z std_err(DR(T))              (z: EvalConfig.temperature_z by default; std_err floored by q_hat)
 
     ``q_logged`` (n,) and ``q_candidates`` (n, V) come from a reward model that never saw the valid
     rows' own fold (``fit_reward_model`` on valid); without them q_hat = 0 and DR is IPS. Ties go to
     the first temperature given. The table also holds each temperature's SNIPS and Kish ESS.
     """
     n = len(valid)
+    z = EvalConfig().temperature_z if z is None else z
     q_logged = np.zeros(n) if q_logged is None else q_logged
     rows = []
     for temperature in temperatures:
         probs = decision_probs(scores, valid.position, temperature, slate_size)
         q_policy = (probs * q_candidates).sum(axis=1) if q_candidates is not None else np.zeros(n)
-        # Only the point value, the normal bound and the ESS are read, so one resample is enough.
+        # Only the point value, the standard error and the ESS are read, so one resample is enough.
         dr = estimate("dr", reward=valid.reward, pscore=valid.propensity,
                       action_prob=probs[np.arange(n), valid.action], q_logged=q_logged, q_policy=q_policy,
-                      alpha=alpha, n_bootstrap=1)
+                      n_bootstrap=1)
         weight = probs[np.arange(n), valid.action] / valid.propensity  # (n,) w_i
-        rows.append({"temperature": float(temperature), "dr": dr.value, "dr_lcb": dr.normal_ci_low,
+        rows.append({"temperature": float(temperature), "dr": dr.value, "dr_lcb": dr.value - z * dr.std_err,
                      "snips": float((weight * valid.reward).sum() / weight.sum()), "ess": dr.ess})
     table = pl.DataFrame(rows)
     best = int(np.argmax(table["dr_lcb"].to_numpy()))
@@ -182,7 +183,7 @@ def evaluate_policy(policy: Policy, kind: str, valid: TransitionArrays, test: Tr
     """Choose the temperature on valid (``choose_temperature``; ``valid_q`` = the valid split's
     (q_logged, q_candidates)), then estimate, rank and (simulator) measure the truth on test."""
     temperature, _ = choose_temperature(score_states(policy, valid.states), valid, temperatures, slate_size,
-                                        *(valid_q or (None, None)), alpha=config.alpha)
+                                        *(valid_q or (None, None)), z=config.temperature_z)
     policy.temperature = temperature
     scores = score_states(policy, test.states)  # (B, V)
     probs = decision_probs(scores, test.position, temperature, slate_size)  # (B, V)

@@ -136,7 +136,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
                                  temperatures, slate_size, truth, member_q)
         if crossfit and not isinstance(policy, TextTeamPolicy):
             crossfit_temperatures[policy.name] = fold_temperatures(policy, valid, valid_q, folds, temperatures,
-                                                                   slate_size, config.eval.alpha)
+                                                                   slate_size, config.eval.temperature_z)
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
@@ -189,7 +189,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
 
 
 def fold_temperatures(policy, valid: TransitionArrays, valid_q: tuple[np.ndarray, np.ndarray], folds: np.ndarray,
-                      temperatures, slate_size: int, alpha: float) -> np.ndarray:
+                      temperatures, slate_size: int, z: float) -> np.ndarray:
     """(B,) the temperature of each valid decision for the coordinator's cross-fitted choice: chosen
     (``choose_temperature``) on the valid decisions of the other folds' users."""
     scores = score_states(policy, valid.states)
@@ -197,7 +197,7 @@ def fold_temperatures(policy, valid: TransitionArrays, valid_q: tuple[np.ndarray
     for fold in np.unique(folds):
         rest = folds != fold
         out[~rest], _ = choose_temperature(scores[rest], valid.take(rest), temperatures, slate_size,
-                                           valid_q[0][rest], valid_q[1][rest], alpha=alpha)
+                                           valid_q[0][rest], valid_q[1][rest], z=z)
     return out
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -17,7 +17,11 @@ from recrl.ope.estimators import Estimator, check_lambda, get_estimator
 from recrl.ope.inputs import LoggedRows, effective_sample_size, validate_rows
 
 CI_METHOD = "bootstrap"
-"""How ``ci_low`` / ``ci_high`` are computed: Poisson-bootstrap percentiles (``recrl.ope.bootstrap``)."""
+"""How ``ci_low`` / ``ci_high`` are computed without a reward model: Poisson-bootstrap percentiles
+(``recrl.ope.bootstrap``)."""
+CI_METHOD_FLOORED = "bootstrap+model-floor"
+"""... and with one (``q_logged`` given): the percentile interval joined with value -/+ z se_model
+(``model_std_err``), so heavy weights on rows that happened to get no reward cannot hide their variance."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,8 @@ class Estimate:
     ess: float
     """Kish effective sample size of the (unclipped) importance weights."""
     std_err: float
-    """Standard error: std of the per-row influence / sqrt(n) (delta method for the ratios)."""
+    """Standard error: the larger of the empirical one (std of the per-row influence / sqrt(n), delta
+    method for the ratios) and ``model_std_err`` where a reward model is given."""
     normal_ci_low: float
     """value - z_{1 - alpha/2} std_err."""
     normal_ci_high: float
@@ -53,6 +58,8 @@ class Estimate:
     n_bootstrap: int
     """Bootstrap resamples behind ``ci_low`` / ``ci_high``."""
     ci_method: str = CI_METHOD
+    model_std_err: float = math.nan
+    """The reward model's standard error (``model_standard_error``); NaN without ``q_logged``."""
     contributions: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
     """(n,) per-row contributions (obp's round rewards); their mean is ``value``."""
 
@@ -128,8 +135,15 @@ def _summarise(
     value = float(contributions.mean())
     ci_low, ci_high = percentile_interval(estimator.value_from_means(resampled), alpha)
     influence = estimator.influence(terms)
-    std_err = float(influence.std(ddof=1) / math.sqrt(rows.n)) if rows.n > 1 else math.nan
+    empirical_std_err = float(influence.std(ddof=1) / math.sqrt(rows.n)) if rows.n > 1 else math.nan
+    model_std_err = model_standard_error(estimator, lambda_, rows)
     z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    std_err, ci_method = empirical_std_err, CI_METHOD
+    if not math.isnan(model_std_err):
+        # The interval is the union of the percentile one and value -/+ z se_model; the standard error
+        # the decision rules read (normal interval, LCBs, the gate) is the larger of the two.
+        std_err, ci_method = max(empirical_std_err, model_std_err), CI_METHOD_FLOORED
+        ci_low, ci_high = min(ci_low, value - z * model_std_err), max(ci_high, value + z * model_std_err)
     weight = rows.weight
     return Estimate(
         estimator=estimator.name,
@@ -146,8 +160,38 @@ def _summarise(
         lambda_=None if estimator.lambda_rule == "unused" else lambda_,
         alpha=alpha,
         n_bootstrap=int(n_bootstrap),
+        ci_method=ci_method,
+        model_std_err=model_std_err,
         contributions=contributions,
     )
+
+
+def model_standard_error(estimator: Estimator, lambda_: float, rows: LoggedRows) -> float:
+    r"""The estimator's standard error with the within-action reward noise taken from the reward model.
+
+    A row's influence is linear in its own reward, phi_i = a_i + b_i r_i, so (law of total variance)
+
+    .. math:: Var(\phi) = Var(E[\phi | x, a]) + E[b^2 \sigma^2(x, a)]
+              \approx Var_n(\phi_i |_{r = \hat q}) + E_n[b_i^2 \hat\sigma^2_i],
+              \qquad \hat\sigma^2_i = \max(\kappa \hat q_i - \hat q_i^2, 0),
+              \quad \kappa = \sum_i r_i^2 / \sum_i r_i
+
+    (E[r^2 | x, a] = kappa q(x, a) holds exactly when the mix of reward levels is the same everywhere,
+    e.g. binary rewards, kappa = 1). The empirical variance of phi sees a heavy-weight row's noise only
+    if that row happened to be rewarded; this one charges every row the noise its q_hat implies.
+    b_i = phi_i(r_i = 1) - phi_i(r_i = 0) with the normalising means held fixed. Returns
+    sqrt(Var / n), or NaN without ``q_logged`` (no model) or with fewer than two rows.
+    """
+    if rows.q_logged is None or rows.n < 2:
+        return math.nan
+    reward_sum = float(rows.reward.sum())
+    kappa = float((rows.reward**2).sum()) / reward_sum if reward_sum > 0 else 0.0
+    noise = np.maximum(kappa * rows.q_logged - rows.q_logged**2, 0.0)  # (n,) sigma_hat^2
+    imputed = estimator.influence(estimator.terms(replace(rows, reward=rows.q_logged), lambda_))  # (n,)
+    slope = (estimator.contributions(estimator.terms(replace(rows, reward=np.ones(rows.n)), lambda_))
+             - estimator.contributions(estimator.terms(replace(rows, reward=np.zeros(rows.n)), lambda_)))
+    variance = float(imputed.var(ddof=1) + np.mean(slope**2 * noise))
+    return math.sqrt(variance / rows.n)
 
 
 def estimate(

@@ -9,10 +9,11 @@ CREATE TABLE IF NOT EXISTS ope_estimates (
     value         DOUBLE NOT NULL,      -- estimated expected reward per impression
     ci_low        DOUBLE,
     ci_high       DOUBLE,
-    ci_method     VARCHAR,              -- how ci_low/ci_high were made: bootstrap (percentile)
+    ci_method     VARCHAR,              -- how ci_low/ci_high were made: bootstrap (percentile), or
+                                        -- bootstrap+model-floor (joined with value -/+ z model_std_err)
     normal_ci_low  DOUBLE,              -- normal-approximation interval from the influence function
     normal_ci_high DOUBLE,
-    std_err       DOUBLE,
+    std_err       DOUBLE,               -- max(empirical, model_std_err): what the LCBs and the gate read
     n             BIGINT NOT NULL,      -- logged decisions used
     ess           DOUBLE,               -- Kish effective sample size of the weights
     max_weight    DOUBLE,
@@ -20,5 +21,7 @@ CREATE TABLE IF NOT EXISTS ope_estimates (
     lambda_       DOUBLE,
     true_value    DOUBLE,               -- simulator truth beside the estimate, null on real logs
     created_at    TIMESTAMPTZ NOT NULL,
-    propensity_source VARCHAR           -- logged | estimated (behaviour_model); null on rows written before it
+    propensity_source VARCHAR,          -- logged | estimated (behaviour_model); null on rows written before it
+    model_std_err DOUBLE                -- the reward model's standard error (recrl.ope.api.model_standard_error);
+                                        -- null without a reward model and on rows written before it
 );

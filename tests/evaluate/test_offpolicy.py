@@ -6,6 +6,7 @@ import numpy as np
 
 from recrl.baselines import PopularityPolicy, PureSVDPolicy, fit_baselines, interactions_from_transitions
 from recrl.baselines.cf import ItemKNNPolicy
+from recrl.config import EvalConfig
 from recrl.evaluate.offpolicy import (
     GREEDY,
     RewardFeatures,
@@ -65,6 +66,13 @@ def test_temperature_has_the_highest_valid_dr_lower_bound(tiny_pipeline) -> None
     assert table["temperature"].to_list() == list(temperatures)
     assert temperature == table.sort("dr_lcb", descending=True)["temperature"][0]
     assert (table["dr_lcb"] < table["dr"]).all()
+    # z = 0 is the best valid DR; a larger z moves the bound down by z standard errors, the DR stays.
+    best_dr, table_0 = choose_temperature(scores, valid, temperatures, slate_size, q_logged, q_candidates, z=0.0)
+    assert best_dr == table_0.sort("dr", descending=True)["temperature"][0]
+    np.testing.assert_allclose(table_0["dr_lcb"].to_numpy(), table["dr"].to_numpy())
+    _, table_2 = choose_temperature(scores, valid, temperatures, slate_size, q_logged, q_candidates, z=2.0)
+    spread = (table["dr"] - table["dr_lcb"]).to_numpy() / EvalConfig().temperature_z
+    np.testing.assert_allclose((table_2["dr"] - table_2["dr_lcb"]).to_numpy(), 2.0 * spread, rtol=1e-9)
     # A flatter softmax has smaller weights: a larger ESS.
     assert table["ess"].to_list()[-1] > table["ess"].to_list()[0]
     # The test days never enter the choice: their truth only scores it.

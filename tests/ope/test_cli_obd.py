@@ -92,7 +92,7 @@ def test_cli_prints_and_writes_the_warehouse(obd_lake, tmp_path, capsys):
         rows = con.execute("SELECT estimator, n, ci_method, true_value FROM ope_estimates WHERE run_id = $run_id "
                            "ORDER BY estimator", {"run_id": "obd-test"}).fetchall()
     # --lambda clips IPS (stored as ips-clip100), plain DR stays unclipped: the names say which.
-    assert rows == [("dr", 10_000, "bootstrap", None), ("ips-clip100", 10_000, "bootstrap", None)]
+    assert rows == [("dr", 10_000, "bootstrap+model-floor", None), ("ips-clip100", 10_000, "bootstrap+model-floor", None)]
 
 
 def test_per_request_table_gives_the_same_ips_as_the_per_position_table(obd_lake, tmp_path):

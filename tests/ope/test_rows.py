@@ -25,3 +25,8 @@ def test_clipped_estimators_are_named_for_their_clip_and_others_keep_their_names
     assert [r["estimator"] for r in rows] == ["ips-clip100", "snips", "dr-clip100", "switch-dr", "dr-os"]
     assert rows[0]["lambda_"] == 100.0 and rows[1]["lambda_"] is None and rows[0]["true_value"] is None
     assert {r["propensity_source"] for r in rows} == {"estimated"}
+    assert all(r["model_std_err"] > 0 and r["std_err"] >= r["model_std_err"] for r in rows)
+    assert {r["ci_method"] for r in rows} == {"bootstrap+model-floor"}
+    bare = estimate_all(["ips"], **{k: kwargs[k] for k in ("reward", "pscore", "action_prob", "n_bootstrap")})
+    bare_row = estimate_rows(bare, policy="p", split="test")[0]
+    assert bare_row["model_std_err"] is None and bare_row["ci_method"] == "bootstrap"

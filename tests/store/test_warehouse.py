@@ -40,7 +40,7 @@ def test_reader_needs_an_existing_warehouse_and_tables_are_checked(tmp_path) -> 
         warehouse.append_rows(tmp_path / "w.duckdb", "users; DROP TABLE runs", pl.DataFrame({"a": [1]}))
 
 
-def test_a_warehouse_written_before_propensity_source_is_migrated(tmp_path, make_run_frames) -> None:
+def test_a_warehouse_written_before_propensity_source_and_model_std_err_is_migrated(tmp_path, make_run_frames) -> None:
     run_frames = make_run_frames
     import duckdb
 
@@ -62,7 +62,7 @@ def test_a_warehouse_written_before_propensity_source_is_migrated(tmp_path, make
         )
     frames = run_frames("new", 0.2)
     frames["ope_estimates"] = frames["ope_estimates"].with_columns(
-        pl.lit("estimated").alias("propensity_source")
+        pl.lit("estimated").alias("propensity_source"), pl.lit(0.01).alias("model_std_err")
     )
     frames["ranking_metrics"] = pl.DataFrame(
         [
@@ -81,9 +81,9 @@ def test_a_warehouse_written_before_propensity_source_is_migrated(tmp_path, make
     )
     warehouse.replace_run(db, "new", frames)
     with warehouse.connect(db, read_only=True) as con:
-        rows = con.execute("SELECT run_id, propensity_source FROM ope_estimates ORDER BY run_id").fetchall()
+        rows = con.execute("SELECT run_id, propensity_source, model_std_err FROM ope_estimates ORDER BY run_id").fetchall()
         ranking = con.execute("SELECT value, n FROM ranking_metrics").fetchall()
-    assert rows == [("new", "estimated"), ("new", "estimated"), ("old", None)]
+    assert rows == [("new", "estimated", 0.01), ("new", "estimated", 0.01), ("old", None, None)]
     assert ranking == [(None, 0)]
     comparison = warehouse.main_comparison(db, "new")
     assert comparison["propensity_source"].to_list() == ["estimated"] and comparison["n"].to_list() == [10]
