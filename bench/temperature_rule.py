@@ -8,8 +8,8 @@ model cross-fitted on valid + train, as ``recrl.evaluate.offpolicy.choose_temper
 on the test day the true value and DR with its normal interval. Each candidate rule then picks a
 temperature from the valid numbers alone:
 
-    lcb-z      argmax_T  DR_valid(T) - z std_err_valid(T)      (z = 1.96 is the evaluation's rule today; std_err
-                                                                 floored by the reward model, recrl.ope.api)
+    lcb-z      argmax_T  DR_valid(T) - z std_err_valid(T)      (z = EvalConfig.temperature_z is the evaluation's
+                                                                 rule; std_err floored by the reward model)
     lcb-emp-z  the same with the empirical std_err alone        (the rule before the floor)
     ess-q      argmax_T  DR_valid(T)  among T with ESS(T) >= q n (the baselines' rule before)
 
@@ -69,22 +69,17 @@ RULES = {f"lcb-{z}": ("lcb", z) for z in (1.96, 1.645, 1.28, 1.0, 0.5, 0.0)} | {
 def temperature_rows(policy, valid, test, valid_q, test_q, temperatures, slate_size, truth) -> list[dict]:
     """Per temperature: valid DR, std_err (floored and empirical), ESS share; test truth and DR with its
     normal 95% interval."""
-    valid_scores = score_states(policy, valid.states)
-    _, table = choose_temperature(valid_scores, valid, temperatures, slate_size, *valid_q)
+    _, table = choose_temperature(score_states(policy, valid.states), valid, temperatures, slate_size, *valid_q)
     test_scores = score_states(policy, test.states)
     rows = []
     for row in table.iter_rows(named=True):
         temperature = row["temperature"]
-        valid_probs = decision_probs(valid_scores, valid.position, temperature, slate_size)
-        valid_dr = estimate("dr", reward=valid.reward, pscore=valid.propensity, n_bootstrap=1,
-                            action_prob=valid_probs[np.arange(len(valid)), valid.action], q_logged=valid_q[0],
-                            q_policy=(valid_probs * valid_q[1]).sum(axis=1))
         probs = decision_probs(test_scores, test.position, temperature, slate_size)
         n = len(test)
         dr = estimate("dr", reward=test.reward, pscore=test.propensity, action_prob=probs[np.arange(n), test.action],
                       q_logged=test_q[0], q_policy=(probs * test_q[1]).sum(axis=1), n_bootstrap=1)
-        rows.append({"temperature": temperature, "valid_dr": row["dr"], "valid_se": valid_dr.std_err,
-                     "valid_se_empirical": float(valid_dr.contributions.std(ddof=1) / np.sqrt(len(valid))),
+        rows.append({"temperature": temperature, "valid_dr": row["dr"], "valid_se": row["dr_std_err"],
+                     "valid_se_empirical": row["dr_std_err_empirical"],
                      "valid_ess_share": row["ess"] / len(valid),
                      "true_value": float(truth(test, test_scores, temperature).mean()),
                      "test_dr": dr.value, "test_dr_low": dr.normal_ci_low, "test_dr_high": dr.normal_ci_high})

@@ -9,8 +9,8 @@ Scored decisions: those at the first ``tuning_slots`` slots (cheap exact margina
 
 - ``snips``: the self-normalised IPS estimate sum w r / sum w (w = pi(a_i | x_i, k_i) / p_i) at the
   temperature ``recrl.evaluate.offpolicy.choose_temperature`` picks (without a reward model: the highest
-  IPS lower bound, z = ``TUNING_TEMPERATURE_Z``); configurations whose best temperature misses that ESS floor rank below every
-  one that meets it. Needs logged propensities.
+  IPS lower bound, z = ``TUNING_TEMPERATURE_Z``); configurations whose chosen temperature has a Kish ESS
+  below ``MIN_ESS_SHARE`` n rank below every one that meets it. Needs logged propensities.
 - ``ndcg@k``: NDCG@k of the logged positive item among all items (``recrl.evaluate.ranking``), for
   logs without propensities (implicit sequences).
 

@@ -10,8 +10,9 @@ Evaluation", AAAI 2015):
 V_hat_i is the incumbent's on-policy mean reward when the incumbent is the policy that logged the
 decisions (in the closed loop it always is: it served the day), else its own DR estimate. The bound is
 the normal one (``Estimate.std_err``: std of the per-row contributions / sqrt(n), floored by the reward
-model's variance, ``recrl.ope.api.model_standard_error``), which the warehouse rows carry; the calibration of the rule (how often it deploys a truly worse policy, how often
-it misses a truly better one) is measured in ``bench/gate.py`` and ``docs/deployment.md``.
+model's variance, ``recrl.ope.api.model_standard_error``), which the warehouse rows carry; the
+calibration of the rule (how often it deploys a truly worse policy, how often it misses a truly better
+one) is measured in ``bench/gate.py`` and ``docs/deployment.md``.
 
 Every decision becomes one row of the warehouse table ``deployments`` (``deployment_row``).
 """

@@ -98,7 +98,8 @@ def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures
 
     ``q_logged`` (n,) and ``q_candidates`` (n, V) come from a reward model that never saw the valid
     rows' own fold (``fit_reward_model`` on valid); without them q_hat = 0 and DR is IPS. Ties go to
-    the first temperature given. The table also holds each temperature's SNIPS and Kish ESS.
+    the first temperature given. The table also holds each temperature's standard error (``dr_std_err``,
+    floored; ``dr_std_err_empirical``, the per-row contributions' alone), SNIPS and Kish ESS.
     """
     n = len(valid)
     z = EvalConfig().temperature_z if z is None else z
@@ -113,6 +114,8 @@ def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures
                       n_bootstrap=1)
         weight = probs[np.arange(n), valid.action] / valid.propensity  # (n,) w_i
         rows.append({"temperature": float(temperature), "dr": dr.value, "dr_lcb": dr.value - z * dr.std_err,
+                     "dr_std_err": dr.std_err,
+                     "dr_std_err_empirical": float(dr.contributions.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
                      "snips": float((weight * valid.reward).sum() / weight.sum()), "ess": dr.ess})
     table = pl.DataFrame(rows)
     best = int(np.argmax(table["dr_lcb"].to_numpy()))

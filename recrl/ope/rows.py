@@ -35,7 +35,8 @@ def estimate_rows(estimates: Sequence[Estimate], *, policy: str, split: str, tru
         "policy": policy, "split": split, "estimator": stored_name(e), "value": e.value,
         "ci_low": e.ci_low, "ci_high": e.ci_high, "ci_method": e.ci_method,
         "normal_ci_low": e.normal_ci_low, "normal_ci_high": e.normal_ci_high,
-        "std_err": e.std_err, "model_std_err": None if math.isnan(e.model_std_err) else e.model_std_err, "n": e.n, "ess": e.ess, "max_weight": e.max_weight,
+        "std_err": e.std_err, "model_std_err": None if math.isnan(e.model_std_err) else e.model_std_err,
+        "n": e.n, "ess": e.ess, "max_weight": e.max_weight,
         "share_clipped": e.share_clipped, "lambda_": e.lambda_, "true_value": true_value,
         "propensity_source": propensity_source,
     } for e in estimates]

@@ -66,6 +66,7 @@ def test_temperature_has_the_highest_valid_dr_lower_bound(tiny_pipeline) -> None
     assert table["temperature"].to_list() == list(temperatures)
     assert temperature == table.sort("dr_lcb", descending=True)["temperature"][0]
     assert (table["dr_lcb"] < table["dr"]).all()
+    assert (table["dr_std_err"] >= table["dr_std_err_empirical"]).all()  # floored by the reward model
     # z = 0 is the best valid DR; a larger z moves the bound down by z standard errors, the DR stays.
     best_dr, table_0 = choose_temperature(scores, valid, temperatures, slate_size, q_logged, q_candidates, z=0.0)
     assert best_dr == table_0.sort("dr", descending=True)["temperature"][0]
