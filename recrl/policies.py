@@ -33,10 +33,12 @@ at every slot, so logs a policy writes support off-policy evaluation later. Mixe
 into the softmax: mixed into the softmax, a sharp policy's top item took nearly all of its mass and
 slots 2..K were drawn from what was left, mostly the uniform share (at T = 0.2 the actor-critic's slots
 2 and 3 were close to random; docs/agent.md)."""
-SOFTMAX_FLOOR = 1e-6
-"""Mass of a uniform floor in the Plackett-Luce weights (``softmax_probs``): it bounds a_j = p_j / (1 - p_j) by
-about 1 / floor, so the closed-form marginals of slots 1 and 2 cancel to no worse than ~1e-10, and it
-distorts a slate only where every item but the top one has softmax mass below ~1e-6 together."""
+SOFTMAX_FLOOR = 1e-100
+"""Mass of a uniform floor in the Plackett-Luce weights (``softmax_probs``): numerical only, so no weight
+underflows to 0 (a slot no item could fill) and every log-probability stays finite. It was 1e-6, to keep the
+closed-form marginals well conditioned, and that floor was what a sharp policy's slots 2..K were drawn from
+once its top item was taken, i.e. uniformly (docs/agent.md, "The softmax floor"). The closed forms now
+divide only by sums of weights and subtract nothing (``exclusive_sums``), so they need no floor."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,9 @@ class Policy(Protocol):
         ...
 
 
-def softmax_probs(scores: np.ndarray, temperature: float) -> np.ndarray:
+def softmax_probs(scores: np.ndarray, temperature: float, floor: float = SOFTMAX_FLOOR) -> np.ndarray:
     """(B, V) Plackett-Luce weights a slate is drawn from, ``(1 - f) softmax(scores / T) + f / V'`` over the
-    V' servable items (reserved indices 0), f = ``SOFTMAX_FLOOR``."""
+    V' servable items (reserved indices 0), f = ``floor`` (``SOFTMAX_FLOOR`` for what is served)."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     logits = np.asarray(scores, dtype=np.float64) / temperature
@@ -80,8 +82,8 @@ def softmax_probs(scores: np.ndarray, temperature: float) -> np.ndarray:
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
-    probs = (1.0 - SOFTMAX_FLOOR) * probs
-    probs[:, N_RESERVED:] += SOFTMAX_FLOOR / (probs.shape[1] - N_RESERVED)
+    probs = (1.0 - floor) * probs
+    probs[:, N_RESERVED:] += floor / (probs.shape[1] - N_RESERVED)
     return probs
 
 
@@ -120,11 +122,12 @@ def plackett_luce_slot_marginals(probs: np.ndarray, slots: np.ndarray) -> np.nda
     The one implementation of the position marginal in recrl (the actor's torch helper and the
     evaluation call it). Slot 0 is p_i. Slot 1 sums over the item j drawn first, a_j = p_j / (1 - p_j):
 
-        P(i at 1) = sum_{j != i} p_j p_i / (1 - p_j) = p_i (sum_j a_j - a_i)
+        P(i at 1) = sum_{j != i} p_j p_i / (1 - p_j) = p_i sum_{j != i} a_j
 
-    Slot 2 sums over the pairs (j, l) drawn first, in O(V^2) (``_third_slot_marginals``). Slots
-    k >= 3 use the exponential race (Plackett-Luce = items arriving at independent Exp(p_j) times, the
-    slate their arrival order): i is at slot k when exactly k others arrive before it,
+    with 1 - p_j and the sum over j != i both summed over the other items (``exclusive_sums``): exact for
+    a near-deterministic policy, whose 1 - p_top would cancel. Slot 2 sums over the pairs (j, l) drawn
+    first, in O(V^2) (``_third_slot_marginals``, exact in the same way). Slots k >= 3 use the exponential
+    race (Plackett-Luce = items arriving at independent Exp(p_j) times, the slate their arrival order): i is at slot k when exactly k others arrive before it,
 
         P(i at k) = int_0^inf p_i e^{-p_i t} P(exactly k of {j != i} arrived by t) dt,
 
@@ -146,11 +149,8 @@ def plackett_luce_slot_marginals(probs: np.ndarray, slots: np.ndarray) -> np.nda
     second = slots == 1
     if second.any():
         q = p[second]
-        # Mass left after j is drawn, summed over the other items: 1 - p_j would cancel to noise when j
-        # holds nearly all the mass (near-deterministic policies).
-        rest = np.clip(np.cumsum(q, axis=1) - q + np.cumsum(q[:, ::-1], axis=1)[:, ::-1] - q, 1e-300, None)
-        a = q / rest
-        out[second] = np.clip(q * (a.sum(axis=1, keepdims=True) - a), 0.0, 1.0)
+        a = q / np.maximum(exclusive_sums(q), TINY)  # a_j = p_j / (1 - p_j), 1 - p_j summed over the others
+        out[second] = np.clip(q * exclusive_sums(a), 0.0, 1.0)  # p_i sum_{j != i} a_j
     third = np.flatnonzero(slots == 2)
     third_rows = max(1, THIRD_SLOT_ELEMENTS // p.shape[1] ** 2)
     for start in range(0, len(third), third_rows):
@@ -164,14 +164,34 @@ def plackett_luce_slot_marginals(probs: np.ndarray, slots: np.ndarray) -> np.nda
     return out
 
 
+TINY = 1e-300
+"""Lower bound of a mass divided by: only a row with fewer than k + 1 items of positive weight reaches it."""
+
+
+def exclusive_sums(x: np.ndarray) -> np.ndarray:
+    """``out[..., i] = sum_{j != i} x[..., j]`` over the last axis, as a prefix plus a suffix sum: nothing is
+    subtracted, so the sum stays exact where x_i holds nearly all of the total (total - x_i would cancel)."""
+    out = np.zeros_like(x)
+    np.cumsum(x[..., :-1], axis=-1, out=out[..., 1:])  # sum_{j < i}
+    suffix = np.zeros_like(x)
+    np.cumsum(x[..., :0:-1], axis=-1, out=suffix[..., -2::-1])  # sum_{j > i}
+    return out + suffix
+
+
+def left_after_likeliest(p: np.ndarray, k: int) -> np.ndarray:
+    """(B,) 1 - (mass of the k likeliest items) of each row, summed over the others (no cancellation)."""
+    n_items = p.shape[1]
+    return np.partition(p, n_items - k - 1, axis=1)[:, :n_items - k].sum(axis=1)
+
+
 MAX_SLATE_SIZE = 8
 """Largest K whose marginals are computed (cost grows as K^2; accuracy tested to K = 5)."""
 RACE_STEP = 0.2
 """Trapezoid step in log t of the exponential-race integral (below 1e-12 from the converged value at
 V = 200, K = 5; 1e-9 at 0.25, 3e-6 at 0.35 on Dirichlet(0.1) probabilities)."""
-THIRD_SLOT_ELEMENTS = 2**18
-"""Elements of a third-slot batch's (rows, V, V) float64 array (2 MB): small batches stay in cache, which
-measured 2-3x faster than 256 rows at V = 180-600 (rows are independent: the values are the same)."""
+THIRD_SLOT_ELEMENTS = 2**19
+"""Elements of a third-slot batch's (rows, V, V) float64 array (4 MB): small batches stay in cache
+(rows are independent: the values are the same for any batch size; timings in docs/agent.md)."""
 RACE_CHUNK = 128
 """Rows per exponential-race batch."""
 RACE_NODES = 64
@@ -183,25 +203,45 @@ def _third_slot_marginals(p: np.ndarray) -> np.ndarray:
     """(b, V) P(i at slot 2), summing over the items j, l drawn into slots 0 and 1:
 
         P(i at 2) = sum_{j != i} sum_{l not in {i, j}} p_j p_l / (1 - p_j) p_i / (1 - p_j - p_l)
-                  = p_i sum_{j != i} a_j sum_{l not in {i, j}} M[j, l],  M[j, l] = p_l / (1 - p_j - p_l)
+                  = sum_{j != i} a_j E[j, i],   E[j, i] = p_i (R_j - M[j, i]),   M[j, l] = p_l / D[j, l],
+
+    R_j = sum_{l != j} M[j, l]. Nothing that is divided by or summed is a difference that cancels, however
+    sharp p is. D[j, l] = 1 - p_j - p_l is (the mass of the others than j) - p_l, exact unless l holds
+    nearly all of that mass: l the likeliest item t (then D[j, t] = (1 - p_t) - p_j is taken from t's
+    side) or, for j = t, l the runner-up s (D[t, s] = D[s, t] = the other V - 2 weights summed). R_j -
+    M[j, i] cancels only where M[j, i] is most of R_j, at the same entries (i = t, and j = t with i = s):
+    those are summed without column i instead. The sum over j adds positive terms; p_i is multiplied in
+    before a_j (p_i <= D[j, l], so E <= 1 and no product overflows).
     """
-    rest_j = np.clip(np.cumsum(p, axis=1) - p + np.cumsum(p[:, ::-1], axis=1)[:, ::-1] - p, 1e-300, None)
-    a = p / rest_j  # (b, V)
-    # 1 - p_j - p_l as (mass of the others than j) - p_l: only the last subtraction can cancel.
-    m = np.subtract(rest_j[:, :, None], p[:, None, :])  # (b, V, V), computed in place: one large array
-    np.maximum(m, 1e-300, out=m)
+    rows, idx = np.arange(p.shape[0]), np.arange(p.shape[1])
+    rest = exclusive_sums(p)  # (b, V) 1 - p_j
+    a = p / np.maximum(rest, TINY)  # (b, V)
+    likeliest = np.argsort(-p, axis=1, kind="stable")[:, :2]
+    t, s = likeliest[:, 0], likeliest[:, 1]
+    m = rest[:, :, None] - p[:, None, :]  # (b, V, V) D[j, l]; one large array, reused in place below
+    m[rows, :, t] = rest[rows, t][:, None] - p  # D[j, t] = (1 - p_t) - p_j
+    m[rows, t, s] = m[rows, s, t] = left_after_likeliest(p, 2)
+    np.maximum(m, TINY, out=m)
     np.divide(p[:, None, :], m, out=m)  # M[j, l]
-    idx = np.arange(p.shape[1])
     m[:, idx, idx] = 0.0
-    row = m.sum(axis=2)  # (b, V): R_j = sum_l M[j, l]
-    total = (a * row).sum(axis=1, keepdims=True)  # S = sum_j a_j R_j
-    col = np.einsum("bj,bji->bi", a, m)  # (a^T M)_i = sum_j a_j M[j, i]
-    # The difference cancels to about -1e-11 for near-deterministic policies: clip float error at 0.
-    return np.clip(p * (total - a * row - col), 0.0, 1.0)
+    row = m.sum(axis=2)  # (b, V) R_j
+    at_t = m[rows, :, t]  # (b, V) M[j, t], a copy
+    m[rows, :, t] = 0.0
+    exact_without_t = m.sum(axis=2)  # (b, V) sum_{l not in {j, t}} M[j, l]
+    of_t = m[rows, t, :]  # (b, V) M[t, l], column t already 0
+    of_t[rows, s] = 0.0
+    without_s_in_t = of_t.sum(axis=1)  # (b,) sum_{l not in {t, s}} M[t, l]
+    m[rows, :, t] = at_t
+    np.subtract(row[:, :, None], m, out=m)  # R_j - M[j, i]
+    m[rows, :, t] = exact_without_t
+    m[rows, t, s] = without_s_in_t
+    m[:, idx, idx] = 0.0  # j = i is not drawn before i
+    m *= p[:, None, :]  # E[j, i]
+    return np.clip(np.einsum("bj,bji->bi", a, m), 0.0, 1.0)
 
 
 def _race_marginals(p: np.ndarray, k: int) -> np.ndarray:
-    """(b, V) P(i at slot k >= 3) by the exponential-race integral (see ``plackett_luce_slot_marginals``)."""
+    """(b, V) P(i at slot k >= 1) by the exponential-race integral (see ``plackett_luce_slot_marginals``)."""
     slowest = max(float(np.min(np.sort(p, axis=1)[:, :-k].sum(axis=1))), 1e-300)  # min over S of 1 - p(S), |S| = k
     s_low = np.log(1e-15 * math.factorial(k + 1)) / (k + 1)
     s = np.arange(s_low, np.log(45.0 / slowest) + RACE_STEP, RACE_STEP)  # (n,) nodes in s = log t

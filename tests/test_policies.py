@@ -82,6 +82,36 @@ def test_marginals_up_to_five_slots_equal_brute_force_enumeration(concentration:
         np.testing.assert_allclose(plackett_luce_marginals(p[None], 5)[0], brute_force_marginals(p, 5), atol=1e-10)
 
 
+def test_a_sharp_policys_later_slots_follow_its_ranking() -> None:
+    """Scores 1 apart at T = 0.05: every item but the top one holds e^-20 of the mass. Slot k is then the
+    k-th ranked item almost surely, exactly as enumeration says (a 1e-6 floor in the softmax made slots 1
+    and 2 uniform over the other items), and so for gaps of e^-200 between every pair of ranks."""
+    scores = np.array([[0.0, 0.0, 10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0]])
+    probs = softmax_probs(scores, 0.05)
+    assert policies.left_after_likeliest(probs[:, 2:], 1)[0] < 1e-8  # 1 - p_top would cancel
+    marginals = plackett_luce_marginals(probs, 5)[0]
+    np.testing.assert_allclose(marginals[2:], brute_force_marginals(probs[0, 2:], 5), atol=1e-10)
+    np.testing.assert_allclose(np.diag(marginals[2:7]), 1.0, atol=1e-8)  # item ranked k at slot k
+    sharper = softmax_probs(scores, 0.005)
+    np.testing.assert_allclose(plackett_luce_marginals(sharper, 3)[0, 2:], brute_force_marginals(sharper[0, 2:], 3),
+                               atol=1e-12)
+
+
+def test_near_deterministic_marginals_equal_enumeration_whatever_dominates() -> None:
+    """One item with all but e^-100 of the mass, two near-equal items with all of it, three nested ones:
+    the closed forms of slots 1 and 2 cancel in none of them (1e-6 of a floor was their conditioning)."""
+    rng = np.random.default_rng(7)
+    shapes = [lambda: rng.normal(size=7) * 200.0,
+              lambda: np.r_[100.0, 100.0 - rng.uniform(), rng.normal(size=5)],
+              lambda: np.r_[200.0, 100.0 + rng.normal(), rng.normal(size=5)],
+              lambda: np.r_[300.0, 200.0, 100.0, rng.normal(size=4)]]
+    for trial in range(40):
+        logits = rng.permutation(shapes[trial % 4]())
+        probs = softmax_probs(np.r_[0.0, 0.0, logits][None], 1.0)[0, 2:]
+        np.testing.assert_allclose(plackett_luce_marginals(probs[None], 4)[0], brute_force_marginals(probs, 4),
+                                   atol=1e-13)
+
+
 def test_race_quadrature_has_converged_on_two_hundred_items() -> None:
     """Halving the exponential race's step changes no marginal (slots 3, 4) by more than 1e-12."""
     probs = softmax_probs(np.random.default_rng(4).normal(size=(6, 200)) * 2.0, 1.0)

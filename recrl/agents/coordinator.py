@@ -70,18 +70,22 @@ from recrl.states.export import TransitionArrays
 FUSIONS: tuple[str, ...] = ("average", "borda", "gate")
 GATE_L2 = 1e-3
 """l2 of the gate's matrix: keeps it finite where one member wins every positive."""
+MEMBER_FLOOR = 1e-6
+"""Uniform floor of a member's probabilities before the log (``log_served``): a member's vote can lower an
+item's fused score by at most w_j log(V' / 1e-6), so one sharp member does not veto what the others favour.
+(The served softmax's own floor, ``recrl.policies.SOFTMAX_FLOOR``, is only numerical.)"""
 
 
 def log_served(agent: Agent, states: StateBatch, temperatures: np.ndarray | None = None) -> np.ndarray:
     """(B, V) log p_j(a | s) of what ``agent`` serves at its temperature, or at ``temperatures`` (B,) per
-    state; reserved indices 0 (never served)."""
+    state, floored at ``MEMBER_FLOOR``; reserved indices 0 (never served)."""
     scores = score_states(agent, states)
     temperatures = np.full(len(scores), agent.temperature) if temperatures is None else temperatures
     log_probs = np.empty(scores.shape)
     for temperature in np.unique(temperatures):  # softmax_probs is row-wise: one call per temperature
         rows = temperatures == temperature
         with np.errstate(divide="ignore"):  # reserved indices have probability 0
-            log_probs[rows] = np.log(softmax_probs(scores[rows], temperature))
+            log_probs[rows] = np.log(softmax_probs(scores[rows], temperature, MEMBER_FLOOR))
     log_probs[:, :N_RESERVED] = 0.0
     return log_probs
 
