@@ -127,7 +127,8 @@ def plackett_luce_slot_marginals(probs: np.ndarray, slots: np.ndarray) -> np.nda
     with 1 - p_j and the sum over j != i both summed over the other items (``exclusive_sums``): exact for
     a near-deterministic policy, whose 1 - p_top would cancel. Slot 2 sums over the pairs (j, l) drawn
     first, in O(V^2) (``_third_slot_marginals``, exact in the same way). Slots k >= 3 use the exponential
-    race (Plackett-Luce = items arriving at independent Exp(p_j) times, the slate their arrival order): i is at slot k when exactly k others arrive before it,
+    race (Plackett-Luce = items arriving at independent Exp(p_j) times, the slate their arrival order):
+    i is at slot k when exactly k others arrive before it,
 
         P(i at k) = int_0^inf p_i e^{-p_i t} P(exactly k of {j != i} arrived by t) dt,
 
@@ -241,8 +242,8 @@ def _third_slot_marginals(p: np.ndarray) -> np.ndarray:
 
 
 def _race_marginals(p: np.ndarray, k: int) -> np.ndarray:
-    """(b, V) P(i at slot k >= 1) by the exponential-race integral (see ``plackett_luce_slot_marginals``)."""
-    slowest = max(float(np.min(np.sort(p, axis=1)[:, :-k].sum(axis=1))), 1e-300)  # min over S of 1 - p(S), |S| = k
+    """(b, V) P(i at slot k >= 3) by the exponential-race integral (see ``plackett_luce_slot_marginals``)."""
+    slowest = max(float(left_after_likeliest(p, k).min()), TINY)  # min over S of 1 - p(S), |S| = k
     s_low = np.log(1e-15 * math.factorial(k + 1)) / (k + 1)
     s = np.arange(s_low, np.log(45.0 / slowest) + RACE_STEP, RACE_STEP)  # (n,) nodes in s = log t
     total = np.zeros_like(p)
