@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 import recrl.evaluate.stage as stage
-from recrl.agents.coordinator import Candidate, final_choice, is_single
+from recrl.agents.coordinator import anchor_index, anchored_choice
 from recrl.agents.fit import fit_actor_critic, fit_sequential
 from recrl.config import AgentConfig, EvalConfig, SequentialConfig
 from recrl.evaluate.offpolicy import GREEDY, decision_probs, score_states
@@ -54,8 +54,10 @@ SIZES = {"n_users": 1500, "n_days": 5}
 """World sizes of the full suite (train 3 days, valid 1, test 1)."""
 QUICK_SIZES = {"n_users": 400, "n_days": 4}
 QUICK_SCENARIOS = ("default", "sequential")
-MARGINS = (None, 0.0, 0.005)
-"""``CoordinatorConfig.fusion_margin`` values the summary reads the team under (``team_under_margin``)."""
+RULES = {"best score": (None, True), "actor-critic": ("actor-critic", True),
+         "actor-critic, alpha per rival": ("actor-critic", False)}
+"""Choice rules the summary reads the team under (``served_under``): ``CoordinatorConfig.anchor`` and
+whether each rival's bound is at alpha / N (``anchored_choice``'s ``familywise``)."""
 MAX_EVAL_ITEMS_K3 = 1000
 """Above this catalogue size the evaluation's third-slot Plackett-Luce closed form (O(V^2) per decision,
 for every policy, temperature and coordinator candidate) takes hours on 2 cores, so only the world's
@@ -111,18 +113,23 @@ def greedy_truth_recorder():
 @contextmanager
 def team_choice_recorder():
     """Wrap the evaluation stage's ``choose_team`` to keep what the coordinator chose from: the agents'
-    names, each fusion's best candidate and each agent alone, with their valid scores (JSON-able). From
-    these ``team_under_margin`` tells, exactly, which policy another ``fusion_margin`` would have served."""
+    names, each agent alone and each fusion's best candidate with their valid scores (JSON-able), and which
+    policy the team would have served under each rule of ``RULES`` (``served_under``; the coordinator's
+    own rule, ``recrl.agents.coordinator.anchored_choice``, replayed on the same candidates)."""
     original = stage.choose_team
     recorded: dict = {}
 
-    def recording(agents, *args, **kwargs):
-        team, chosen, best, singles = original(agents, *args, **kwargs)
+    def recording(agents, valid, coordinator, *args, **kwargs):
+        choice = original(agents, valid, coordinator, *args, **kwargs)
         fields = ("fusion", "temperature", "valid_dr", "valid_lcb", "weak_mass", "score")
-        recorded.update(agents=[a.name for a in agents], singles=singles, candidates=[
-            {f: getattr(c, f) for f in fields} | {"weights": c.weights.tolist(), "gate": c.gate is not None,
-                                                  "chosen": c is chosen} for c in best])
-        return team, chosen, best, singles
+        recorded.update(
+            agents=[a.name for a in agents],
+            singles=[{"agent": a.name} | {f: getattr(c, f) for f in fields[2:]}
+                     for a, c in zip(agents, choice.alone, strict=True)],
+            candidates=[{f: getattr(c, f) for f in fields} | {"weights": c.weights.tolist(), "gate": c.gate is not None,
+                                                              "chosen": c is choice.chosen} for c in choice.best],
+            served_under={rule: served_under(choice, agents, coordinator, *how) for rule, how in RULES.items()})
+        return choice
 
     stage.choose_team = recording
     try:
@@ -131,25 +138,17 @@ def team_choice_recorder():
         stage.choose_team = original
 
 
-def team_under_margin(choice: dict, margin: float | None) -> str | None:
-    """The policy the team would have been under ``CoordinatorConfig.fusion_margin = margin``, the other
-    settings as recorded: 'team' where the choice is the recorded fusion, else the single agent's name
-    (``recrl.agents.coordinator.final_choice``, so the rule is the coordinator's own)."""
-    def candidate(row: dict) -> Candidate:
-        return Candidate(row["fusion"], np.asarray(row["weights"]), row["temperature"], row["valid_dr"],
-                         row["valid_lcb"], row["weak_mass"], row["score"],
-                         gate=np.zeros(1) if row.get("gate") else None)
-
-    agents = choice["agents"]
-    by_score = max(choice["singles"], key=lambda s: s["score"])
-    single = candidate({"fusion": "average", "weights": np.eye(len(agents))[agents.index(by_score["agent"])],
-                        "temperature": 1.0, **{k: by_score[k] for k in ("valid_dr", "valid_lcb", "weak_mass", "score")}})
-    best = [candidate(row) for row in choice["candidates"]]
-    chosen = final_choice(best, single, margin)
-    served = best[[row["chosen"] for row in choice["candidates"]].index(True)]
-    if chosen is served or (is_single(served) and served.valid_dr == single.valid_dr and chosen is single):
+def served_under(choice, agents, coordinator, anchor: str | None, familywise: bool) -> str | None:
+    """The policy the team would have served with ``CoordinatorConfig.anchor = anchor`` and ``familywise``
+    (``anchored_choice``), the rest as run:
+    'team' where it is the served candidate, an agent's name where it is that agent alone, None where it
+    is a fusion this run did not serve (its true value is unknown)."""
+    index = anchor_index(agents, anchor)
+    pick = anchored_choice(choice.best + choice.alone, None if index is None else choice.alone[index],
+                           coordinator.lcb_alpha, coordinator.anchor_margin, familywise)
+    if pick is choice.chosen:
         return "team"
-    return by_score["agent"] if chosen is single else None  # None: a fusion this run did not serve
+    return next((a.name for a, c in zip(agents, choice.alone, strict=True) if c is pick), None)
 
 
 def run_world(scenario: Scenario, seed: int, role: str, sizes: dict, sections: dict, root: Path) -> dict:
@@ -303,17 +302,17 @@ def summary(runs: list[dict]) -> dict:
             best_single = max(singles, key=singles.get)
             entry |= {"best_single": best_single,
                       "team_vs_best_single": policies["team"]["true_value"] / singles[best_single] - 1.0}
-        by_margin = {}
-        for margin in MARGINS:  # the team under other fusion margins, from the recorded choice (exact)
+        by_rule = {}
+        for rule in RULES:  # the team under other choice rules, from the recorded choice (exact)
             values = []
             for r in mine:
-                pick = team_under_margin(r["team_choice"], margin) if r.get("team_choice") else None
+                pick = (r.get("team_choice") or {}).get("served_under", {}).get(rule)
                 true = {p["policy"]: p["true_value"] for p in r["policies"]}
                 values.append(true.get(pick) if pick else None)
             if values and all(v is not None for v in values):
-                by_margin[str(margin)] = float(np.mean(values))
-        if by_margin:
-            entry["team_true_value_by_fusion_margin"] = by_margin
+                by_rule[rule] = float(np.mean(values))
+        if by_rule:
+            entry["team_true_value_by_rule"] = by_rule
         out["scenarios"][name] = entry
     return out
 

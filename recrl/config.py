@@ -523,6 +523,9 @@ FusionName = Literal["average", "borda", "gate"]
 """Fusions of the coordinator (``recrl.agents.coordinator.FUSIONS``, kept equal by a test)."""
 ChoiceName = Literal["same", "split", "crossfit"]
 """Which valid decisions the coordinator chooses on (``CoordinatorConfig.choice``)."""
+AgentName = Literal["actor-critic", "click-specialist", "purchase-specialist", "sasrec", "text", "popularity",
+                    "item-knn", "session-knn", "pure-svd", "exploration"]
+"""Names of the agents the coordinator fuses (``CoordinatorConfig.anchor``; the ``policies`` rows' names)."""
 
 
 @_config_model("coordinator")
@@ -568,14 +571,26 @@ class CoordinatorConfig:
     choice_share: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.5
     """With choice 'split': share of the valid users (drawn with ``seed``) whose decisions are kept from the
     members' tuning (baseline hyperparameters, the text agent, every temperature) for the coordinator."""
-    fusion_margin: NonNegative | None = None
-    """A fusion of several agents replaces the best single agent only where its valid DR lower bound beats
-    that agent's valid DR by this margin (the deployment gate's rule, ``recrl.evaluate.gate``, applied to
-    the choice); None: the best score wins, fusion or not."""
+    anchor: AgentName | None = "actor-critic"
+    """The agent the team starts from: a fusion (built around it) or another agent replaces it only where
+    the paired valid lower bound of its gain in score over the anchor is above ``anchor_margin``
+    (``recrl.agents.coordinator.anchored_choice``); None, or an agent the run does not have (the text agent
+    without titles): the best score wins, fusion or not. The text team (``recrl.agents.text``) takes it as
+    its base too, coordinator on or off."""
+    anchor_margin: NonNegative = 0.0
+    """Reward per impression the paired lower bound of a rival's gain over the anchor must exceed."""
     gate_folds: Annotated[int, Field(ge=2), NotBool] = 2
     """Folds of valid for the gate's cross-fitted choice score (each fold scored by a gate fitted on the others)."""
     seed: Seed = 0
     """Seed of the gate's folds and initialisation."""
+
+    @field_validator("anchor")
+    @classmethod
+    def _anchor_is_trained(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value in ("click-specialist", "purchase-specialist") and info.data.get("specialists") is False:
+            raise PydanticCustomError("anchor_untrained", "{anchor!r} is trained only with coordinator.specialists "
+                                      "on", {"anchor": value})
+        return value
 
 
 @_config_model("flow")

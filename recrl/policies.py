@@ -87,6 +87,17 @@ def softmax_probs(scores: np.ndarray, temperature: float, floor: float = SOFTMAX
     return probs
 
 
+def log_softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """(B, V) log softmax(scores / T) over the servable items, exact (no floor: -(s_max - s) / T - log Z);
+    reserved indices -inf. The log of ``softmax_probs`` without its numerical floor."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logits = np.asarray(scores, dtype=np.float64) / temperature
+    logits[:, :N_RESERVED] = -np.inf
+    logits -= logits.max(axis=1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+
+
 def explore(marginals: np.ndarray, n_servable: int | None = None) -> np.ndarray:
     """Position marginals of the served slate: ``(1 - eps) marginals + eps / V'`` on the servable items.
 

@@ -96,6 +96,9 @@ BAD: list[tuple[dict, str, str, bool]] = [
     ({"coordinator": {"max_members": 1}}, "coordinator.max_members", "at least 2, got 1", True),
     ({"coordinator": {"lcb_alpha": 0.0}}, "coordinator.lcb_alpha", "greater than 0", True),
     ({"coordinator": {"support_penalty": -0.1}}, "coordinator.support_penalty", "at least 0", True),
+    ({"coordinator": {"anchor": "actor_critic"}}, "coordinator.anchor", "'actor-critic', 'click-specialist'", True),
+    ({"coordinator": {"specialists": False, "anchor": "purchase-specialist"}}, "coordinator.anchor",
+     "trained only with coordinator.specialists on", False),
 ]
 IDS = [f"{path}-{i}" for i, (_, path, _, _) in enumerate(BAD)]
 

@@ -39,18 +39,34 @@ pi_c(a | s_i, k_i) on those decisions:
 
 DR of a policy that puts its mass on rarely shown items rests on the reward model alone there; the
 penalty prices that extrapolation. Every agent alone is a candidate (the one-hot average: its own served
-distribution), so the team falls back on the best single agent where no fusion scores higher. Static
-weights: every combination of ``weight_grid`` values over the ``max_members`` agents with the best score
-alone, normalised to sum 1. T_c is 1 for the average (a weighted geometric mean
-of distributions already served at their members' valid temperatures) and the best-scoring of the
-given temperatures for Borda and the gate, whose scores have no scale of their own. The served team is
-the candidate with the best score.
+distribution). Static weights: every combination of ``weight_grid`` values over ``max_members`` agents
+(the anchor and the others with the best score alone), normalised to sum 1. T_c is 1 for the average (a
+weighted geometric mean of distributions already served at their members' valid temperatures) and the
+best-scoring of the given temperatures for Borda and the gate, whose scores have no scale of their own.
+Each fusion's best-scoring candidate and every agent alone then compete for service.
+
+The served team (``anchored_choice``). One valid day ranks a dozen candidates with much noise: the
+best-scoring one is often not the best (the winner's curse). So the team starts from an anchor agent a
+(``CoordinatorConfig.anchor``, the actor-critic by default) and a rival c replaces it only on paired
+evidence, on the same valid decisions:
+
+    g_i     = (DR_c,i - kappa weak_c,i) - (DR_a,i - kappa weak_a,i)       (per-decision DR contributions
+                                                                          and served weak mass)
+    LB_c    = mean_i g_i - z_{1 - alpha / N} sd(g) / sqrt(n)              (alpha = ``lcb_alpha``, N rivals)
+    served  = argmax_c LB_c  if  max_c LB_c > m  else  a                  (m = ``anchor_margin``)
+
+Two policies judged on the same decisions share most of their noise, so the paired bound is far tighter
+than the difference of two lower bounds: a rival that truly gains shows it, one that gained by chance
+mostly does not (safe policy improvement, Thomas et al. 2015, with the anchor as the baseline policy).
+The largest of N bounds is itself a winner: it holds at 1 - alpha only where each holds at 1 - alpha / N
+(Bonferroni), so the rule asks each rival for that. Without an anchor the best score is served.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,28 +80,27 @@ from recrl.agents.protocol import Agent, load_agent, register_loader, write_agen
 from recrl.config import CoordinatorConfig, EvalConfig
 from recrl.evaluate.offpolicy import decision_probs, score_states
 from recrl.ope import estimate
-from recrl.policies import N_RESERVED, StateBatch, softmax_probs
+from recrl.policies import N_RESERVED, StateBatch, log_softmax
 from recrl.states.export import TransitionArrays
 
+log = logging.getLogger(__name__)
 FUSIONS: tuple[str, ...] = ("average", "borda", "gate")
 GATE_L2 = 1e-3
 """l2 of the gate's matrix: keeps it finite where one member wins every positive."""
-MEMBER_FLOOR = 1e-6
-"""Uniform floor of a member's probabilities before the log (``log_served``): a member's vote can lower an
-item's fused score by at most w_j log(V' / 1e-6), so one sharp member does not veto what the others favour.
-(The served softmax's own floor, ``recrl.policies.SOFTMAX_FLOOR``, is only numerical.)"""
 
 
 def log_served(agent: Agent, states: StateBatch, temperatures: np.ndarray | None = None) -> np.ndarray:
     """(B, V) log p_j(a | s) of what ``agent`` serves at its temperature, or at ``temperatures`` (B,) per
-    state, floored at ``MEMBER_FLOOR``; reserved indices 0 (never served)."""
+    state: its Plackett-Luce weights, exact (``recrl.policies.log_softmax``); reserved indices 0 (never
+    served). No floor: a floor ties every item below it, so a sharp member's ranking after its first few
+    items would be lost (its slots 2..K drawn uniformly, and Borda ranks of the tied items by index); a
+    one-hot team serves its member exactly."""
     scores = score_states(agent, states)
     temperatures = np.full(len(scores), agent.temperature) if temperatures is None else temperatures
     log_probs = np.empty(scores.shape)
-    for temperature in np.unique(temperatures):  # softmax_probs is row-wise: one call per temperature
+    for temperature in np.unique(temperatures):  # log_softmax is row-wise: one call per temperature
         rows = temperatures == temperature
-        with np.errstate(divide="ignore"):  # reserved indices have probability 0
-            log_probs[rows] = np.log(softmax_probs(scores[rows], temperature, MEMBER_FLOOR))
+        log_probs[rows] = log_softmax(scores[rows], temperature)
     log_probs[:, :N_RESERVED] = 0.0
     return log_probs
 
@@ -227,6 +242,9 @@ class Candidate:
     valid_lcb: float
     weak_mass: float
     score: float
+    decision_scores: np.ndarray | None = None
+    """(B,) each valid decision's DR contribution minus kappa times its served weak mass (mean: valid_dr -
+    kappa weak_mass), for the paired comparison with the anchor (``gain_lower_bound``)."""
     gate: np.ndarray | None = None
 
 
@@ -247,8 +265,9 @@ class ValidDays:
 
 
 def score_candidate(scores: np.ndarray, temperature: float, valid: ValidDays, coordinator: CoordinatorConfig,
-                    eval_config: EvalConfig, slate_size: int) -> tuple[float, float, float, float]:
-    """(DR, LCB, weak mass, score) of the policy serving ``scores`` (B, V) at ``temperature`` on valid."""
+                    eval_config: EvalConfig, slate_size: int) -> tuple[float, float, float, float, np.ndarray]:
+    """(DR, LCB, weak mass, score, decision scores (B,)) of the policy serving ``scores`` (B, V) at
+    ``temperature`` on valid."""
     decisions = valid.decisions
     probs = decision_probs(scores, decisions.position, temperature, slate_size)  # (B, V)
     dr = estimate("dr", reward=decisions.reward, pscore=decisions.propensity,
@@ -256,8 +275,18 @@ def score_candidate(scores: np.ndarray, temperature: float, valid: ValidDays, co
                   q_policy=(probs * valid.q_candidates).sum(axis=1), lambda_=eval_config.clip_lambda,
                   n_bootstrap=1)
     lcb = dr.value - norm.ppf(1.0 - coordinator.lcb_alpha) * dr.std_err
-    weak = float(probs[:, valid.weakly_supported].sum(axis=1).mean())
-    return dr.value, lcb, weak, lcb - coordinator.support_penalty * weak
+    weak = probs[:, valid.weakly_supported].sum(axis=1)  # (B,) served mass on weakly supported items
+    decision_scores = dr.contributions - coordinator.support_penalty * weak
+    return dr.value, lcb, float(weak.mean()), lcb - coordinator.support_penalty * float(weak.mean()), decision_scores
+
+
+def gain_lower_bound(candidate: Candidate, anchor: Candidate, alpha: float) -> float:
+    """LB_c of the module docstring: the one-sided (1 - alpha) lower bound of the mean paired gain
+    g_i = decision_scores_c,i - decision_scores_a,i (0 for the anchor itself)."""
+    gain = candidate.decision_scores - anchor.decision_scores
+    if len(gain) < 2 or not gain.any():
+        return 0.0
+    return float(gain.mean() - norm.ppf(1.0 - alpha) * gain.std(ddof=1) / np.sqrt(len(gain)))
 
 
 def weight_grid(n_members: int, values: Sequence[float]) -> list[np.ndarray]:
@@ -292,9 +321,8 @@ def choice_rows(states: StateBatch, share: float, seed: int) -> np.ndarray:
 def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: CoordinatorConfig, eval_config: EvalConfig,
                 temperatures: Sequence[float], slate_size: int,
                 member_temperatures: Sequence[np.ndarray] | None = None
-                ) -> tuple[Team, Candidate, list[Candidate], list[dict]]:
-    """The served team, the candidate it is, the best candidate of every fusion (and the fallback on one
-    agent where ``final_choice`` took it), and each single agent's valid scores.
+                ) -> TeamChoice:
+    """The served team and what it was chosen from (``TeamChoice``).
 
     Agents' temperatures must already be chosen (they are served at them inside the team); ``valid``
     should be decisions they were not tuned on (``choice_rows``), or ``member_temperatures`` (one (B,)
@@ -312,12 +340,11 @@ def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: Coordina
                                                                    slate_size), gate=gate) for t in tried),
                    key=lambda c: c.score)
 
-    # Each agent alone (one-hot average: its own served distribution) is a candidate, so the team can
-    # always fall back on the best single agent.
+    # Each agent alone (one-hot average: its own served distribution) is a candidate: the anchor, and its rivals.
     alone = [scored("average", np.eye(len(agents))[j], member_log_probs[j]) for j in range(len(agents))]
-    singles = [{"agent": agent.name, "valid_dr": c.valid_dr, "valid_lcb": c.valid_lcb, "weak_mass": c.weak_mass,
-                "score": c.score} for agent, c in zip(agents, alone, strict=True)]
-    members = np.argsort([-c.score for c in alone], kind="stable")[:coordinator.max_members]
+    anchor = anchor_index(agents, coordinator.anchor)
+    by_score = [j for j in np.argsort([-c.score for c in alone], kind="stable") if j != anchor]
+    members = np.array(([anchor] if anchor is not None else []) + by_score)[:coordinator.max_members]
     used = np.sort(members)  # members in agent order: sums add them in the order ``fuse`` does
     grid = []
     for grid_weights in weight_grid(len(members), coordinator.weight_grid):
@@ -345,40 +372,69 @@ def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: Coordina
                                   for w in grid if np.count_nonzero(w) > 1]
             candidate = max(candidates, key=lambda c: c.score)
         best.append(candidate)
-    single = max(alone, key=lambda c: c.score)
-    if "average" not in coordinator.fusions:  # the fallback on one agent stays a candidate
-        best.append(single)
-    chosen = final_choice(best, single, coordinator.fusion_margin)
-    if not any(c is chosen for c in best):  # the fallback on one agent, beside the best mix of its fusion
+    candidates = best + alone
+    chosen = anchored_choice(candidates, alone[anchor] if anchor is not None else None, coordinator.lcb_alpha,
+                             coordinator.anchor_margin)
+    if not any(c is chosen for c in best):  # an agent alone, beside the best mix of each fusion
         best.append(chosen)
     team = Team(agents, chosen.fusion, weights=None if chosen.gate is not None else chosen.weights,
                 gate=chosen.gate, temperature=chosen.temperature)
-    return team, chosen, best, singles
+    return TeamChoice(team, chosen, best, alone, anchor, rival_alpha(coordinator.lcb_alpha, len(candidates) - 1))
 
 
-def is_single(candidate: Candidate) -> bool:
-    """Whether ``candidate`` serves one agent alone (one non-zero static weight)."""
-    return candidate.gate is None and np.count_nonzero(candidate.weights) <= 1
+@dataclass(frozen=True)
+class TeamChoice:
+    """What ``choose_team`` served and chose from."""
+
+    team: Team
+    chosen: Candidate
+    """The served candidate."""
+    best: list[Candidate]
+    """The best-scoring candidate of every fusion, and the served one where it is none of them (an agent alone)."""
+    alone: list[Candidate]
+    """Each agent alone, in the agents' order."""
+    anchor: int | None
+    """Index of the anchor agent (``CoordinatorConfig.anchor``); None without one."""
+    gain_alpha: float
+    """The level each rival's paired bound was taken at (alpha / N, ``anchored_choice``)."""
+
+    def weight_rows(self, agents: Sequence[Agent]) -> list[dict]:
+        """Rows of ``agent_weights``: per candidate of ``best``, each agent's weight, the candidate's valid
+        scores and the paired lower bound of its gain over the anchor the choice used (``gain_lower_bound``
+        at ``gain_alpha``; None without an anchor)."""
+        anchor = None if self.anchor is None else self.alone[self.anchor]
+        return [{"fusion": c.fusion, "agent": agent.name, "weight": float(c.weights[j]),
+                 "temperature": c.temperature, "valid_dr": c.valid_dr, "valid_lcb": c.valid_lcb,
+                 "weak_mass": c.weak_mass, "score": c.score,
+                 "gain_lcb": None if anchor is None else gain_lower_bound(c, anchor, self.gain_alpha),
+                 "anchor": None if anchor is None else agents[self.anchor].name, "chosen": c is self.chosen}
+                for c in self.best for j, agent in enumerate(agents)]
 
 
-def final_choice(best: Sequence[Candidate], single: Candidate, margin: float | None) -> Candidate:
-    """The team among the fusions' best candidates ``best``: the best score, except that with ``margin`` a
-    fusion of several agents replaces the best single agent ``single`` only where
-
-        LCB_fusion >= DR_single + margin
-
-    (a candidate deployed over an incumbent, ``recrl.evaluate.gate``): the winner of many noisy
-    candidates needs evidence beyond the winner's curse before it displaces one agent."""
-    chosen = max(best, key=lambda c: c.score)
-    if margin is None or is_single(chosen) or chosen.valid_lcb >= single.valid_dr + margin:
-        return chosen
-    return single
+def anchor_index(agents: Sequence[Agent], name: str | None) -> int | None:
+    """Index of the anchor agent ``name`` in ``agents``; None without one (or where the run lacks it: logged)."""
+    names = [agent.name for agent in agents]
+    if name is not None and name not in names:
+        log.warning("coordinator.anchor %r is not among this run's agents (%s): the best score is served",
+                    name, ", ".join(names))
+    return names.index(name) if name in names else None
 
 
-def agent_weight_rows(agents: Sequence[Agent], best: Sequence[Candidate], chosen: Candidate) -> list[dict]:
-    """Rows of ``agent_weights``: per fusion's best candidate (and the fallback on one agent where it was
-    chosen), each agent's weight and the candidate's valid scores."""
-    return [{"fusion": c.fusion, "agent": agent.name, "weight": float(c.weights[j]), "temperature": c.temperature,
-             "valid_dr": c.valid_dr, "valid_lcb": c.valid_lcb, "weak_mass": c.weak_mass, "score": c.score,
-             "chosen": c is chosen}
-            for c in best for j, agent in enumerate(agents)]
+def anchored_choice(candidates: Sequence[Candidate], anchor: Candidate | None, alpha: float,
+                    margin: float, familywise: bool = True) -> Candidate:
+    """The served candidate: the rival with the best paired lower bound of its gain over ``anchor``
+    (``gain_lower_bound`` at ``rival_alpha``: alpha / N, or alpha with ``familywise`` off) where that bound
+    is above ``margin``, else the anchor; without an anchor the best score."""
+    if anchor is None:
+        return max(candidates, key=lambda c: c.score)
+    rivals = [c for c in candidates if c is not anchor]
+    level = rival_alpha(alpha, len(rivals)) if familywise else alpha
+    bounds = [gain_lower_bound(c, anchor, level) for c in rivals]
+    if rivals and max(bounds) > margin:
+        return rivals[int(np.argmax(bounds))]
+    return anchor
+
+
+def rival_alpha(alpha: float, n_rivals: int) -> float:
+    """alpha / N: each of N rivals' bounds at this level, so the largest holds at 1 - alpha (Bonferroni)."""
+    return alpha / max(n_rivals, 1)

@@ -22,8 +22,10 @@ An item with no title (or the unknown item) has e = 0: it adds nothing to p(s) a
 prior. Its settings (decay, history_len, pop_weight) are tuned on the valid days exactly as the
 baselines are (``recrl.baselines.tuning.tune``).
 
-``TextTeamPolicy`` pairs the text agent with the policy of the best valid score among the others
-(baselines, SASRec, the actor-critic; scored by the baselines' tuning criterion). That policy knows
+``TextTeamPolicy`` pairs the text agent with a base policy: the coordinator's anchor
+(``CoordinatorConfig.anchor``, the actor-critic by default) where the night has it, else the policy of
+the best valid score among the others (baselines, SASRec; scored by the baselines' tuning criterion,
+whose winner on one valid day is often not the best, docs/agents.md). That policy knows
 nothing about an item with no train events (count 0 in the vocabulary: a new item): it gives it a prior
 or an untrained embedding's score. The team keeps its scores for known items and gives a new item the
 score a known item with the same title similarity t(s, i) (the text agent's cosine part) gets from it
@@ -273,14 +275,20 @@ def text_history_part(text: TextPolicy, states: StateBatch) -> np.ndarray:
 
 
 def text_team(candidates: Sequence, text: TextPolicy, new_items: np.ndarray, valid, config: BaselineConfig,
-              max_states: int = 2000) -> TextTeamPolicy:
-    """The text agent teamed with the candidate of the best valid score (``make_criterion``: SNIPS, or
-    NDCG@10 without propensities), g fitted on up to ``max_states`` of the valid states (seeded sample)."""
-    criterion = make_criterion(valid, config)
-    valid_scores = [criterion.score(policy)["score"] for policy in candidates]
-    base = candidates[int(np.argmax(valid_scores))]
-    log.info("text team: base %s (valid %s %s)", base.name, criterion.name,
-             {p.name: round(v, 5) for p, v in zip(candidates, valid_scores, strict=True)})
+              max_states: int = 2000, base_name: str | None = None) -> TextTeamPolicy:
+    """The text agent teamed with the candidate named ``base_name`` where there is one, else the candidate
+    of the best valid score (``make_criterion``: SNIPS, or NDCG@10 without propensities); g fitted on up to
+    ``max_states`` of the valid states (seeded sample)."""
+    named = [policy for policy in candidates if policy.name == base_name]
+    if named:
+        base = named[0]
+        log.info("text team: base %s (the coordinator's anchor)", base.name)
+    else:
+        criterion = make_criterion(valid, config)
+        valid_scores = [criterion.score(policy)["score"] for policy in candidates]
+        base = candidates[int(np.argmax(valid_scores))]
+        log.info("text team: base %s (valid %s %s)", base.name, criterion.name,
+                 {p.name: round(v, 5) for p, v in zip(candidates, valid_scores, strict=True)})
     states = valid.states
     if len(states) > max_states:
         rng = np.random.default_rng(config.tuning_seed)
@@ -344,10 +352,10 @@ def load_text_policy(folder: str | Path, base=None) -> TextPolicy | TextTeamPoli
 
 def build_text_policies(layout: DataLayout, vocab: Vocabulary, interactions: Interactions, text: TextConfig,
                         baselines: BaselineConfig, candidates: Sequence, valid=None,
-                        slate_size: int | None = None) -> list:
+                        slate_size: int | None = None, base_name: str | None = None) -> list:
     """The night's tuned text agent and, where the vocabulary has new items (no train events), its team
-    with the best of ``candidates`` (the other policies) on ``valid``; [] (logged) when switched off or
-    when the lake has no titles."""
+    with the candidate named ``base_name`` (the other policies; the best of them on ``valid`` where none
+    is); [] (logged) when switched off or when the lake has no titles."""
     if not text.enabled:
         log.info("text agent: switched off (text.enabled = false)")
         return []
@@ -360,7 +368,7 @@ def build_text_policies(layout: DataLayout, vocab: Vocabulary, interactions: Int
     if not new_items[N_RESERVED:].any() or valid is None or len(valid) == 0:
         log.info("text agent: no team (no new items, or no valid decisions): it would only repeat its base")
         return [agent]
-    return [agent, text_team(candidates, agent, new_items, valid, baselines)]
+    return [agent, text_team(candidates, agent, new_items, valid, baselines, base_name=base_name)]
 
 
 class TextAgent(BaselineAgent):

@@ -29,7 +29,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from recrl.agents.actor_critic import ActorCriticPolicy, load_checkpoint
-from recrl.agents.coordinator import Team, ValidDays, agent_weight_rows, choice_rows, choose_team, user_folds
+from recrl.agents.coordinator import Team, ValidDays, choice_rows, choose_team, user_folds
 from recrl.agents.protocol import ActorCriticAgent, BaselineAgent, ExplorationAgent, SequentialAgent
 from recrl.agents.sequential import CHECKPOINT_FILE as SEQUENTIAL_CHECKPOINT
 from recrl.agents.sequential import SequentialPolicy, load_sequential
@@ -104,9 +104,9 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
     if (layout.models / run_id / SEQUENTIAL_CHECKPOINT).is_file():  # the supervised SASRec-style baseline
         policies.append((SequentialAgent(*load_sequential(layout.models / run_id)), "baseline"))
     policies += [(b, "baseline") for b in baselines]
-    # Item titles as features (recrl.agents.text): the text agent, and its team with the best policy so far.
+    # Item titles as features (recrl.agents.text): the text agent, and its team with the coordinator's anchor.
     text_policies = build_text_policies(layout, vocab, interactions, config.text, config.baselines,
-                                        [p for p, _ in policies], member_valid, slate_size)
+                                        [p for p, _ in policies], member_valid, slate_size, coordinator.anchor)
     policies += [(p, "agent") for p in text_policies]
     if coordinator.enabled:
         policies += [(specialist, "agent") for specialist in load_specialists(layout, run_id)]
@@ -153,15 +153,16 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
         choice_valid = valid.take(choice) if choice.any() else valid  # 'same', 'crossfit': every valid decision
         valid_days = ValidDays.of(choice_valid, *(q[choice] if choice.any() else q for q in valid_q),
                                   coordinator.min_support)  # the valid days' reward model
-        team, chosen, best, _ = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
-                                    slate_size, [crossfit_temperatures[a.name] for a in agents] if crossfit else None)
+        team_choice = choose_team(agents, valid_days, coordinator, config.eval, config.baselines.temperatures,
+                                  slate_size, [crossfit_temperatures[a.name] for a in agents] if crossfit else None)
+        team = team_choice.team
         result = evaluate_policy(team, "team", valid, test, q_logged, q_candidates, config.eval,
                                  (team.temperature,), slate_size, truth)  # temperature chosen with the fusion
         saved = str(team.save(layout.models / run_id / "team"))
         policy_rows.append(result.policy | {"checkpoint": saved, "config_json": policy_config_json(team, config)})
         estimate_rows += result.estimates
         ranking_rows += result.ranking
-        weight_rows = agent_weight_rows(agents, best, chosen)
+        weight_rows = team_choice.weight_rows(agents)
 
     logging_truth, oracle_truth = logged_truth(layout, test, config) if truth else (None, None)
     ones = np.ones(len(test))  # on-policy: the logged rewards' own mean, whatever the propensities

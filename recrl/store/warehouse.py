@@ -32,7 +32,8 @@ TABLES: tuple[str, ...] = (
 )
 """Result tables, in the order they are created."""
 MIGRATIONS: tuple[str, ...] = ("ope_estimates", "ope_estimates_model_std_err", "ranking_metrics", "runs_failed_stage",
-                                "runs_error", "runs_stage_seconds", "runs_code_version", "runs_data_version")
+                                "runs_error", "runs_stage_seconds", "runs_code_version", "runs_data_version",
+                                "agent_weights_gain_lcb", "agent_weights_anchor")
 """Each ``migrate_<name>.sql`` brings a file written by an older recrl up to date (idempotent; DuckDB
 takes one ALTER per statement, so one file per added column)."""
 STORAGE_VERSION = "v1.5.0"

@@ -13,10 +13,11 @@ from recrl.agents.coordinator import (
     Candidate,
     Team,
     ValidDays,
+    anchored_choice,
     choice_rows,
     choose_team,
-    final_choice,
     fit_gate,
+    gain_lower_bound,
     gate_weights,
     log_served,
     score_candidate,
@@ -149,9 +150,9 @@ def test_choice_on_the_tiny_world_serves_the_best_scored_fusion(tiny_pipeline) -
     q_logged = np.full(len(valid), valid.reward.mean())
     q_candidates = np.full((len(valid), n_items), valid.reward.mean()) + 1e-3 * rng.random((len(valid), n_items))
     valid_days = ValidDays.of(valid, q_logged, q_candidates, min_support=5)
-    coordinator = CoordinatorConfig(gate_epochs=50)
-    team, _, best, singles = choose_team(agents, valid_days, coordinator, EvalConfig(), (0.2, 1.0),
-                                      slate_size_of(valid.position))
+    coordinator = CoordinatorConfig(gate_epochs=50, anchor=None)  # no anchor: the best score is served
+    choice = choose_team(agents, valid_days, coordinator, EvalConfig(), (0.2, 1.0), slate_size_of(valid.position))
+    team, best = choice.team, choice.best
     assert [c.fusion for c in best] == list(coordinator.fusions)
     chosen = max(best, key=lambda c: c.score)
     assert team.fusion == chosen.fusion and team.temperature == chosen.temperature
@@ -161,7 +162,8 @@ def test_choice_on_the_tiny_world_serves_the_best_scored_fusion(tiny_pipeline) -
         assert candidate.score == pytest.approx(candidate.valid_lcb - coordinator.support_penalty * candidate.weak_mass)
     static = [c for c in best if c.fusion != "gate"]
     # Static weights sit on the max_members agents with the best single scores only.
-    top = {s["agent"] for s in sorted(singles, key=lambda s: -s["score"])[:coordinator.max_members]}
+    top = {a.name for a, _ in sorted(zip(agents, choice.alone, strict=True),
+                                     key=lambda pair: -pair[1].score)[:coordinator.max_members]}
     for candidate in static:
         assert {a.name for a, w in zip(agents, candidate.weights, strict=True) if w > 0} <= top
 
@@ -181,10 +183,66 @@ def test_the_team_falls_back_on_one_agent_where_fusing_loses() -> None:
     good, bad = fixed_agent([2, 3, 4], name="good"), fixed_agent([7, 8, 9], name="bad")
     logged = decisions(4000, 5, lambda a, f: np.isin(a, [2, 3, 4]))
     valid = ValidDays.of(logged, np.zeros(len(logged)), np.zeros((len(logged), N_ITEMS)), min_support=1)
-    coordinator = CoordinatorConfig(fusions=("average", "borda"))
-    team, _, best, singles = choose_team([bad, good], valid, coordinator, EvalConfig(), (0.2, 1.0), 1)
-    np.testing.assert_array_equal(team.weights, [0.0, 1.0])
-    assert max(s["score"] for s in singles) == pytest.approx(max(c.score for c in best))
+    coordinator = CoordinatorConfig(fusions=("average", "borda"), anchor=None)
+    choice = choose_team([bad, good], valid, coordinator, EvalConfig(), (0.2, 1.0), 1)
+    np.testing.assert_array_equal(choice.team.weights, [0.0, 1.0])
+    assert max(c.score for c in choice.alone) == pytest.approx(max(c.score for c in choice.best))
+
+
+def test_a_rival_replaces_the_anchor_only_on_paired_evidence() -> None:
+    """Scores on the same decisions share their noise: a gain of 0.01 everywhere shows through noise ten
+    times larger, a gain of 0.01 on average with noise of its own does not."""
+    rng = np.random.default_rng(7)
+    shared = rng.normal(0.1, 0.3, 2000)  # (B,) what every policy's DR contributions share
+
+    def candidate(decision_scores, fusion="average"):
+        mean = float(decision_scores.mean())
+        lcb = mean - 1.645 * float(decision_scores.std(ddof=1)) / np.sqrt(len(decision_scores))
+        return Candidate(fusion, np.array([1.0, 0.0]), 1.0, mean, lcb, 0.0, lcb, decision_scores)
+
+    anchor = candidate(shared)
+    steady = candidate(shared + 0.01 + rng.normal(0.0, 0.01, 2000), fusion="borda")
+    noisy = candidate(shared + 0.01 + rng.normal(0.0, 0.3, 2000), fusion="gate")
+    assert gain_lower_bound(anchor, anchor, 0.05) == 0.0
+    assert steady.valid_lcb < anchor.valid_dr < steady.valid_dr  # unpaired, the steady gain is invisible
+    assert gain_lower_bound(steady, anchor, 0.05) > 0.0 > gain_lower_bound(noisy, anchor, 0.05)
+    assert anchored_choice([anchor, steady, noisy], anchor, 0.05, margin=0.0) is steady
+    assert anchored_choice([anchor, noisy], anchor, 0.05, margin=0.0) is anchor
+    # The best of many bounds: a gain that clears one test at 95% need not clear the largest of twenty.
+    def gain(mean):  # (B,) noise of sd 0.01 exactly, mean ``mean`` exactly: bounds known in closed form
+        noise = rng.normal(0.0, 0.01, 2000)
+        return mean + (noise - noise.mean()) / noise.std(ddof=1) * 0.01
+
+    marginal = candidate(shared + gain(0.0005), fusion="borda")  # bound 0.0005 - z * 0.01 / sqrt(2000)
+    assert gain_lower_bound(marginal, anchor, 0.05) > 0.0 > gain_lower_bound(marginal, anchor, 0.05 / 20)
+    field = [anchor, marginal] + [candidate(shared + gain(0.0)) for _ in range(19)]
+    assert anchored_choice(field, anchor, 0.05, margin=0.0, familywise=False) is marginal
+    assert anchored_choice(field, anchor, 0.05, margin=0.0) is anchor
+    assert anchored_choice([anchor, steady, noisy], anchor, 0.05, margin=0.02) is anchor  # 0.01 < 0.02
+    assert anchored_choice([anchor, steady, noisy], None, 0.05, margin=0.0) is max([anchor, steady, noisy],
+                                                                                   key=lambda c: c.score)
+
+
+@pytest.mark.parametrize("rewarded_items, anchor_stays", [([7, 8, 9], True), ([2, 3, 4], False)])
+def test_the_team_keeps_its_anchor_unless_a_rival_gains_on_valid(rewarded_items, anchor_stays) -> None:
+    anchor = fixed_agent([7, 8, 9], name="actor-critic")  # the default anchor's name
+    rival = fixed_agent([2, 3, 4], name="session-knn")
+    logged = decisions(4000, 8, lambda a, f: np.isin(a, rewarded_items))
+    valid = ValidDays.of(logged, np.zeros(len(logged)), np.zeros((len(logged), N_ITEMS)), min_support=1)
+    choice = choose_team([anchor, rival], valid, CoordinatorConfig(fusions=("average", "borda")), EvalConfig(),
+                         (0.2, 1.0), 1)
+    assert choice.anchor == 0
+    if anchor_stays:
+        assert choice.chosen is choice.alone[0]
+        np.testing.assert_array_equal(choice.team.weights, [1.0, 0.0])
+    else:
+        assert gain_lower_bound(choice.chosen, choice.alone[0], choice.gain_alpha) > 0.0
+        assert choice.team.weights[1] > 0.0
+    assert 0.05 / (len(choice.best) + len(choice.alone)) <= choice.gain_alpha < 0.05  # alpha / rivals
+    rows = choice.weight_rows([anchor, rival])
+    assert {row["anchor"] for row in rows} == {"actor-critic"}
+    served = [row for row in rows if row["chosen"]]
+    assert max(row["gain_lcb"] for row in rows) == served[0]["gain_lcb"]
 
 
 def test_log_served_at_per_state_temperatures_is_each_temperature_s_rows() -> None:
@@ -197,16 +255,16 @@ def test_log_served_at_per_state_temperatures_is_each_temperature_s_rows() -> No
     np.testing.assert_array_equal(mixed[1::2], log_served(agent, states)[1::2])
 
 
-def test_a_fusion_displaces_the_best_single_agent_only_with_its_lower_bound_above_that_agents_estimate() -> None:
-    def candidate(weights, dr, lcb, fusion="average"):
-        return Candidate(fusion, np.asarray(weights, dtype=float), 1.0, dr, lcb, 0.0, lcb)
-
-    single = candidate([0.0, 1.0, 0.0], dr=0.100, lcb=0.080)
-    mix = candidate([0.5, 0.5, 0.0], dr=0.115, lcb=0.095, fusion="borda")  # best score, LCB below 0.100
-    assert final_choice([mix, single], single, margin=None) is mix  # best score wins
-    assert final_choice([mix, single], single, margin=0.0) is single  # 0.095 < 0.100 + 0
-    strong = candidate([0.5, 0.5, 0.0], dr=0.130, lcb=0.104, fusion="borda")
-    assert final_choice([strong, single], single, margin=0.0) is strong  # 0.104 >= 0.100
-    assert final_choice([strong, single], single, margin=0.01) is single  # 0.104 < 0.110
-    one_agent_borda = candidate([0.0, 0.0, 1.0], dr=0.105, lcb=0.085, fusion="borda")
-    assert final_choice([one_agent_borda, single], single, margin=0.0) is one_agent_borda  # not a fusion of several
+def test_a_one_hot_team_serves_a_sharp_member_s_whole_slate_exactly() -> None:
+    """The member's later slots follow its ranking: a floor under its log probabilities would tie every item
+    below the floor and draw slots 2 and 3 uniformly among them."""
+    states = decisions(60, 9, lambda a, f: a == 2).states
+    sharp = ExplorationAgent(np.arange(N_ITEMS, dtype=float) ** 2, 0.02, "actor-critic")  # gaps of >= 5 / T
+    other = fixed_agent([2, 3], name="text")
+    team = Team([sharp, other], "average", weights=np.array([1.0, 0.0]))
+    positions = np.arange(60) % 3
+    served_alone = decision_probs(sharp.item_scores(states), positions, sharp.temperature, 3)
+    served_by_team = decision_probs(team.item_scores(states), positions, team.temperature, 3)
+    np.testing.assert_allclose(served_by_team, served_alone, atol=1e-12)
+    third = served_alone[positions == 2]
+    assert (third.argmax(axis=1) == N_ITEMS - 3).all() and third.max() > 0.99  # the third-ranked item

@@ -202,3 +202,7 @@ def test_the_team_keeps_the_best_policys_scores_on_known_items_and_ranks_new_one
     assert (loaded.name, loaded.temperature, loaded.hyperparameters) == (team.name, team.temperature,
                                                                          team.hyperparameters)
     np.testing.assert_array_equal(loaded.item_scores(test.states), team_scores)
+    # The coordinator's anchor is the base wherever the night has it; a name it lacks falls back on the best.
+    other = next(b for b in baselines if b is not best)
+    assert text_team(baselines, agent, new_items, valid, config.baselines, base_name=other.name).base is other
+    assert text_team(baselines, agent, new_items, valid, config.baselines, base_name="actor-critic").base is best

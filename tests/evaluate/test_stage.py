@@ -100,6 +100,8 @@ def test_team_weights_are_stored_per_fusion_and_agent(evaluated) -> None:
         rows = weights.filter(weights["fusion"] == fusion)
         assert set(rows["agent"]) == agents and abs(rows["weight"].sum() - 1.0) < 1e-9
     chosen = weights.filter(weights["chosen"])
-    assert chosen["fusion"].n_unique() == 1 and chosen["score"][0] == weights["score"].max()
+    # The served candidate has the best paired gain over the anchor (the anchor itself: gain 0).
+    assert chosen["fusion"].n_unique() == 1 and chosen["gain_lcb"][0] == weights["gain_lcb"].max()
+    assert set(weights["anchor"]) == {config.coordinator.anchor}
     team = frames["policies"].filter(frames["policies"]["policy"] == "team").row(0, named=True)
     assert team["temperature"] == chosen["temperature"][0]

@@ -73,3 +73,22 @@ def test_unevaluable_worlds_are_named(quality) -> None:
     assert quality.evaluation_blocker(scenario("wide-slate"), sizes) is None  # K = 5: the exponential race
     assert "5000" in quality.evaluation_blocker(scenario("large-catalogue"), sizes)
     assert quality.evaluation_blocker(scenario("sequential"), sizes) is None
+
+
+def test_summary_reads_the_team_under_each_choice_rule_only_where_its_pick_was_served(quality) -> None:
+    def run(seed, values, served_under):
+        policies = [{"policy": name, "kind": kind, "true_value": value, "greedy_true_value": None,
+                     "value_given_up": None, "dr_covers_truth": True, "dr_unclipped_covers_truth": True}
+                    for name, (kind, value) in values.items()]
+        return {"scenario": "default", "seed": seed, "error": None, "policies": policies,
+                "team_choice": {"served_under": served_under}}
+
+    runs = [run(21, {"actor-critic": ("agent", 0.10), "item-knn": ("baseline", 0.08), "team": ("team", 0.09)},
+                {"best score": "team", "actor-critic": "actor-critic", "actor-critic, alpha per rival": "team"}),
+            run(22, {"actor-critic": ("agent", 0.12), "item-knn": ("baseline", 0.11), "team": ("team", 0.12)},
+                {"best score": None, "actor-critic": "team", "actor-critic, alpha per rival": "item-knn"})]
+    entry = quality.summary(runs)["scenarios"]["default"]
+    assert entry["best_single"] == "actor-critic" and abs(entry["team_vs_best_single"] - (0.105 / 0.11 - 1)) < 1e-12
+    by_rule = entry["team_true_value_by_rule"]
+    assert set(by_rule) == {"actor-critic", "actor-critic, alpha per rival"}  # 'best score' served a fusion not run
+    assert abs(by_rule["actor-critic"] - 0.11) < 1e-12 and abs(by_rule["actor-critic, alpha per rival"] - 0.10) < 1e-12
