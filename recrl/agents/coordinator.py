@@ -403,12 +403,12 @@ class TeamChoice:
         scores and the paired lower bound of its gain over the anchor the choice used (``gain_lower_bound``
         at ``gain_alpha``; None without an anchor)."""
         anchor = None if self.anchor is None else self.alone[self.anchor]
+        gains = [None if anchor is None else gain_lower_bound(c, anchor, self.gain_alpha) for c in self.best]
         return [{"fusion": c.fusion, "agent": agent.name, "weight": float(c.weights[j]),
                  "temperature": c.temperature, "valid_dr": c.valid_dr, "valid_lcb": c.valid_lcb,
-                 "weak_mass": c.weak_mass, "score": c.score,
-                 "gain_lcb": None if anchor is None else gain_lower_bound(c, anchor, self.gain_alpha),
+                 "weak_mass": c.weak_mass, "score": c.score, "gain_lcb": gain,
                  "anchor": None if anchor is None else agents[self.anchor].name, "chosen": c is self.chosen}
-                for c in self.best for j, agent in enumerate(agents)]
+                for c, gain in zip(self.best, gains, strict=True) for j, agent in enumerate(agents)]
 
 
 def anchor_index(agents: Sequence[Agent], name: str | None) -> int | None:
