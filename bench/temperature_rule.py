@@ -12,6 +12,9 @@ temperature from the valid numbers alone:
                                                                  rule; std_err floored by the reward model)
     lcb-emp-z  the same with the empirical std_err alone        (the rule before the floor)
     ess-q      argmax_T  DR_valid(T)  among T with ESS(T) >= q n (the baselines' rule before)
+    paired-z   the sharpest T_0 unless some softer T has  gain(T) - z std_err(gain(T)) > 0, then the one
+               with the highest such bound; gain_i(T) = c_i(T) - c_i(T_0), the per-decision DR
+               contributions on the same valid decisions (z = 2.24: one-sided 5% Bonferroni over 4 rivals)
 
 and is scored by the test day's truth at that temperature (and whether the test DR interval covers it).
 Nothing here chooses on the test day: the rule is chosen on the tune seeds and reported on the others.
@@ -62,6 +65,7 @@ from recrl.simulate.truth import Simulator
 from recrl.states import load_transitions, load_vocab, to_arrays
 
 RULES = {f"lcb-{z}": ("lcb", z) for z in (1.96, 1.645, 1.28, 1.0, 0.5, 0.0)} | {
+    f"paired-{z}": ("paired", z) for z in (2.24, 1.645, 1.0, 0.5)} | {
     f"lcb-emp-{z}": ("lcb-emp", z) for z in (1.96, 1.0)} | {f"ess-{q}": ("ess", q) for q in (0.02, 0.05, 0.1)}
 """name -> (kind, parameter) of the candidate rules."""
 
@@ -80,7 +84,8 @@ def temperature_rows(policy, valid, test, valid_q, test_q, temperatures, slate_s
                       q_logged=test_q[0], q_policy=(probs * test_q[1]).sum(axis=1), n_bootstrap=1)
         rows.append({"temperature": temperature, "valid_dr": row["dr"], "valid_se": row["dr_std_err"],
                      "valid_se_empirical": row["dr_std_err_empirical"],
-                     "valid_ess_share": row["ess"] / len(valid),
+                     "valid_ess_share": row["ess"] / len(valid), "valid_gain": row["gain"],
+                     "valid_gain_se": row["gain_std_err"],
                      "true_value": float(truth(test, test_scores, temperature).mean()),
                      "test_dr": dr.value, "test_dr_low": dr.normal_ci_low, "test_dr_high": dr.normal_ci_high})
     greedy = float(truth(test, test_scores, GREEDY).mean())
@@ -90,6 +95,11 @@ def temperature_rows(policy, valid, test, valid_q, test_q, temperatures, slate_s
 def pick(rows: list[dict], rule: tuple[str, float]) -> dict:
     """The row the rule chooses (ties: the first temperature)."""
     kind, parameter = rule
+    if kind == "paired":
+        sharpest = min(rows, key=lambda r: r["temperature"])
+        bound = {id(r): r["valid_gain"] - parameter * r["valid_gain_se"] for r in rows if r is not sharpest}
+        best = max((r for r in rows if r is not sharpest), key=lambda r: bound[id(r)])
+        return best if bound[id(best)] > 0 else sharpest
     if kind in ("lcb", "lcb-emp"):
         se = "valid_se" if kind == "lcb" else "valid_se_empirical"
         return max(rows, key=lambda r: r["valid_dr"] - parameter * r[se])

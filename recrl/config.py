@@ -22,7 +22,7 @@ import re
 import typing
 from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import pydantic
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
@@ -34,6 +34,9 @@ SourceFormat = Literal["events", "obd", "otto", "retailrocket", "taobao"]
 EstimatorName = Literal["ips", "snips", "dm", "dr", "sndr", "switch-dr", "dr-os"]
 """Estimators of ``recrl.ope.estimators.ESTIMATORS`` (a test keeps the two equal)."""
 PropensityChoice = Literal["auto", "logged", "estimated"]
+TemperatureRule = Literal["anchored", "lcb"]
+TEMPERATURE_RULES: tuple[str, ...] = get_args(TemperatureRule)
+"""Rules of ``EvalConfig.temperature_rule``."""
 """Where the evaluation's propensities come from (``EvalConfig.propensity``)."""
 MAX_CATEGORIES = 12
 """Categories the simulator has words for (``len(recrl.simulate.world.CATEGORY_WORDS)``, kept equal by a test)."""
@@ -486,10 +489,16 @@ class EvalConfig:
     """Bootstrap resamples for the percentile intervals."""
     alpha: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.05
     """1 - confidence level of the intervals, in (0, 1)."""
+    temperature_rule: TemperatureRule = "anchored"
+    """How each policy's serving temperature is chosen on valid (``recrl.evaluate.offpolicy.choose_temperature``):
+    "anchored" serves the sharpest temperature unless a softer one's paired DR gain has a lower bound above 0
+    (one-sided, ``temperature_alpha``, Bonferroni over the softer ones); "lcb" the highest DR - z std_err
+    (``temperature_z``). Chosen on the tune seeds by the truth of what each rule serves
+    (``bench/temperature_rule.py``, docs/agent.md)."""
+    temperature_alpha: Annotated[float, Field(gt=0.0, lt=1.0), NotBool] = 0.05
+    """One-sided level of the "anchored" rule's paired bound, shared by the softer temperatures (Bonferroni)."""
     temperature_z: NonNegative = 0.5
-    """z of the serving-temperature rule: the temperature with the highest valid DR - z std_err
-    (``recrl.evaluate.offpolicy.choose_temperature``). 0.5 was chosen on the tune seeds by the truth of what
-    each level serves (``bench/temperature_rule.py``, docs/agent.md); 0 is the best valid DR."""
+    """z of the "lcb" rule: the temperature with the highest valid DR - z std_err; 0 is the best valid DR."""
     clip_lambda: NonNegative = 100.0
     """lambda of clipped IPS / Switch-DR / DR-OS."""
     cutoffs: Annotated[tuple[Count, ...], Field(min_length=1), pydantic.AfterValidator(_distinct)] = (5, 10, 20)

@@ -42,7 +42,7 @@ from recrl.policies import slate_size_of
 
 TUNING_TEMPERATURE_Z = NormalDist().inv_cdf(0.975)
 """z of the IPS lower bound that picks each configuration's temperature while tuning: the level the tuned
-baselines were measured with (the served temperature is chosen afterwards at ``EvalConfig.temperature_z``)."""
+baselines were measured with (the served temperature is chosen afterwards by ``EvalConfig.temperature_rule``)."""
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class ValidCriterion:
         scores = score_states(policy, valid.states)  # (B, V)
         if self.name == "snips":
             temperature, table = choose_temperature(scores, valid, self.temperatures, self.slate_size,
-                                                    z=TUNING_TEMPERATURE_Z)
+                                                    z=TUNING_TEMPERATURE_Z, rule="lcb")
             row = table.filter(table["temperature"] == temperature).row(0, named=True)
             probs = decision_probs(scores, valid.position, temperature, self.slate_size)
             weight = probs[np.arange(len(valid)), valid.action] / valid.propensity  # (B,) w_i

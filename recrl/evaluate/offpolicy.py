@@ -6,11 +6,12 @@ at the *logged* slot, the same event p_i describes. Off-policy estimators (``rec
 into estimates of the policy's expected reward per impression on the test contexts; the simulator's
 ``true_value`` computes that same quantity exactly, so every estimate can be checked against reality.
 
-Exploration is a measured choice: each policy's serving temperature is the one with the highest DR
-lower confidence bound on the **validation** split, value - z std_err, the reward model cross-fitted on
-the valid days with the train days as extra rows (no test data). A sharp softmax has the higher value but
-large importance weights, so its bound widens; the rule trades value against the ability to evaluate
-(HCOPE, Thomas et al. 2015; SCOPE-RL's lower-bound selection). The test split is only reported.
+Exploration is a measured choice, made on the **validation** split (the reward model cross-fitted on
+the valid days with the train days as extra rows; no test data): each policy serves its sharpest
+temperature unless a softer one's DR is higher by a paired lower bound on the same decisions
+(``choose_temperature``, rule "anchored"; the rule "lcb", the highest DR - z std_err, trades value
+against the ability to evaluate: HCOPE, Thomas et al. 2015; SCOPE-RL's lower-bound selection). The test
+split is only reported.
 Temperature ``GREEDY`` (0) is the deterministic top-K slate, slot k the k-th ranked item: what
 "serving greedily" means when the value given up by exploring is reported.
 """
@@ -20,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import polars as pl
 
 from recrl.baselines.cf import ItemKNNPolicy, PopularityPolicy, PureSVDPolicy
-from recrl.config import EvalConfig
+from recrl.config import TEMPERATURE_RULES, EvalConfig, TemperatureRule
 from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.ope import estimate, estimate_all
 from recrl.ope.reward_model import cross_fitted_q
@@ -89,22 +91,38 @@ def greedy_slot_probs(scores: np.ndarray, slots: np.ndarray) -> np.ndarray:
 
 def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures: Sequence[float],
                        slate_size: int, q_logged: np.ndarray | None = None, q_candidates: np.ndarray | None = None,
-                       z: float | None = None) -> tuple[float, pl.DataFrame]:
-    """The temperature with the highest DR lower bound on the valid split, and the table of candidates.
+                       z: float | None = None, rule: TemperatureRule | None = None,
+                       alpha: float | None = None) -> tuple[float, pl.DataFrame]:
+    """The serving temperature chosen on the valid split, and the table of candidates.
 
-        DR(T)  = mean_i [ sum_a pi_T(a | x_i, k_i) q_hat(x_i, a, k_i) + w_i (r_i - q_hat(x_i, a_i, k_i)) ],
+        c_i(T) = sum_a pi_T(a | x_i, k_i) q_hat(x_i, a, k_i) + w_i (r_i - q_hat(x_i, a_i, k_i)),
                  w_i = pi_T(a_i | x_i, k_i) / p_i                        (unclipped: no clipping bias)
-        LCB(T) = DR(T) - z std_err(DR(T))              (z: EvalConfig.temperature_z by default; std_err floored by q_hat)
+        DR(T)  = mean_i c_i(T);  LCB(T) = DR(T) - z std_err(DR(T))       (std_err floored by q_hat)
+        g_i(T) = c_i(T) - c_i(T_0),  T_0 the sharpest temperature;  LB(T) = mean g(T) - z_a std_err(g(T))
+
+    ``rule`` (EvalConfig.temperature_rule by default):
+    - "anchored": T_0 unless a softer temperature's paired lower bound LB(T) is above 0, then the one with
+      the highest LB; z_a = Phi^-1(1 - alpha / (N - 1)), one-sided, Bonferroni over the N - 1 softer
+      temperatures (alpha: EvalConfig.temperature_alpha). Paired on the same decisions, the difference's
+      noise is far below either DR's, so a sharp policy is not pushed soft by its own wide interval.
+    - "lcb": the highest LCB(T) (z: EvalConfig.temperature_z); a sharp softmax's heavy weights widen its
+      bound, so this trades value for the ability to evaluate (HCOPE, Thomas et al. 2015).
 
     ``q_logged`` (n,) and ``q_candidates`` (n, V) come from a reward model that never saw the valid
     rows' own fold (``fit_reward_model`` on valid); without them q_hat = 0 and DR is IPS. Ties go to
     the first temperature given. The table also holds each temperature's standard error (``dr_std_err``,
-    floored; ``dr_std_err_empirical``, the per-row contributions' alone), SNIPS and Kish ESS.
+    floored; ``dr_std_err_empirical``, the per-row contributions' alone), the paired ``gain`` over T_0 with
+    its ``gain_std_err`` and ``gain_lb``, SNIPS and Kish ESS.
     """
     n = len(valid)
-    z = EvalConfig().temperature_z if z is None else z
+    defaults = EvalConfig()
+    z = defaults.temperature_z if z is None else z
+    rule = defaults.temperature_rule if rule is None else rule
+    alpha = defaults.temperature_alpha if alpha is None else alpha
+    if rule not in TEMPERATURE_RULES:
+        raise ValueError(f"temperature rule must be one of {TEMPERATURE_RULES}, got {rule!r}")
     q_logged = np.zeros(n) if q_logged is None else q_logged
-    rows = []
+    rows, contributions = [], []
     for temperature in temperatures:
         probs = decision_probs(scores, valid.position, temperature, slate_size)
         q_policy = (probs * q_candidates).sum(axis=1) if q_candidates is not None else np.zeros(n)
@@ -113,12 +131,25 @@ def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures
                       action_prob=probs[np.arange(n), valid.action], q_logged=q_logged, q_policy=q_policy,
                       n_bootstrap=1)
         weight = probs[np.arange(n), valid.action] / valid.propensity  # (n,) w_i
+        contributions.append(dr.contributions)
         rows.append({"temperature": float(temperature), "dr": dr.value, "dr_lcb": dr.value - z * dr.std_err,
                      "dr_std_err": dr.std_err,
                      "dr_std_err_empirical": float(dr.contributions.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
                      "snips": float((weight * valid.reward).sum() / weight.sum()), "ess": dr.ess})
+    sharpest = int(np.argmin(temperatures))
+    z_anchor = NormalDist().inv_cdf(1.0 - alpha / max(len(rows) - 1, 1))
+    for row, contribution in zip(rows, contributions, strict=True):
+        gain = contribution - contributions[sharpest]  # (n,) g_i(T)
+        gain_std_err = float(gain.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+        row |= {"gain": float(gain.mean()), "gain_std_err": gain_std_err,
+                "gain_lb": float(gain.mean()) - z_anchor * gain_std_err}
     table = pl.DataFrame(rows)
-    best = int(np.argmax(table["dr_lcb"].to_numpy()))
+    if rule == "lcb":
+        best = int(np.argmax(table["dr_lcb"].to_numpy()))
+    else:
+        bounds = table["gain_lb"].to_numpy().copy()
+        bounds[sharpest] = -np.inf
+        best = int(np.argmax(bounds)) if len(rows) > 1 and bounds.max() > 0 else sharpest
     return float(table["temperature"][best]), table
 
 
@@ -186,7 +217,8 @@ def evaluate_policy(policy: Policy, kind: str, valid: TransitionArrays, test: Tr
     """Choose the temperature on valid (``choose_temperature``; ``valid_q`` = the valid split's
     (q_logged, q_candidates)), then estimate, rank and (simulator) measure the truth on test."""
     temperature, _ = choose_temperature(score_states(policy, valid.states), valid, temperatures, slate_size,
-                                        *(valid_q or (None, None)), z=config.temperature_z)
+                                        *(valid_q or (None, None)), z=config.temperature_z,
+                                        rule=config.temperature_rule, alpha=config.temperature_alpha)
     policy.temperature = temperature
     scores = score_states(policy, test.states)  # (B, V)
     probs = decision_probs(scores, test.position, temperature, slate_size)  # (B, V)

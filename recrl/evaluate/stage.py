@@ -43,7 +43,7 @@ from recrl.baselines import (
     interactions_from_transitions,
 )
 from recrl.baselines.store import baseline_config, save_baseline
-from recrl.config import PipelineConfig, PropensityChoice
+from recrl.config import EvalConfig, PipelineConfig, PropensityChoice
 from recrl.evaluate.behaviour import behaviour_report, fit_behaviour
 from recrl.evaluate.offpolicy import (
     RewardFeatures,
@@ -136,7 +136,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
                                  temperatures, slate_size, truth, member_q)
         if crossfit and not isinstance(policy, TextTeamPolicy):
             crossfit_temperatures[policy.name] = fold_temperatures(policy, valid, valid_q, folds, temperatures,
-                                                                   slate_size, config.eval.temperature_z)
+                                                                   slate_size, config.eval)
         saved = checkpoint
         if policy in baselines:  # saved with the temperature chosen on valid: what `recrl recommend` serves
             saved = str(save_baseline(policy, baseline_dir / policy.name))
@@ -190,7 +190,7 @@ def evaluate_run(layout: DataLayout, config: PipelineConfig, run_id: str, checkp
 
 
 def fold_temperatures(policy, valid: TransitionArrays, valid_q: tuple[np.ndarray, np.ndarray], folds: np.ndarray,
-                      temperatures, slate_size: int, z: float) -> np.ndarray:
+                      temperatures, slate_size: int, config: EvalConfig) -> np.ndarray:
     """(B,) the temperature of each valid decision for the coordinator's cross-fitted choice: chosen
     (``choose_temperature``) on the valid decisions of the other folds' users."""
     scores = score_states(policy, valid.states)
@@ -198,7 +198,8 @@ def fold_temperatures(policy, valid: TransitionArrays, valid_q: tuple[np.ndarray
     for fold in np.unique(folds):
         rest = folds != fold
         out[~rest], _ = choose_temperature(scores[rest], valid.take(rest), temperatures, slate_size,
-                                           valid_q[0][rest], valid_q[1][rest], z=z)
+                                           valid_q[0][rest], valid_q[1][rest], z=config.temperature_z,
+                                           rule=config.temperature_rule, alpha=config.temperature_alpha)
     return out
 
 
