@@ -6,7 +6,7 @@ popularity and CF baselines (fitted on the train split), the logging policy as l
 the oracle; with ``coordinator.enabled`` also the click / purchase specialists (when trained), the
 exploration agent and the team that fuses every agent (``recrl.agents.coordinator``: weights and fusion
 chosen on valid, rows of ``agent_weights``). Each learned policy's temperature is chosen on the valid
-split (highest DR lower bound, ``recrl.evaluate.offpolicy.choose_temperature``); only test-split numbers
+split (``EvalConfig.temperature_rule``, ``recrl.evaluate.offpolicy.choose_temperature``); only test-split numbers
 are reported.
 
 Decisions are the impressions (``kind = 'bandit'``) where the log has any on the test days, else the
