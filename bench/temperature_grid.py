@@ -31,5 +31,7 @@ def temperature_rows_on_grid(policy, valid, test, valid_q, test_q, temperatures,
 if __name__ == "__main__":
     temperature_rule.temperature_rows = temperature_rows_on_grid
     temperature_rule.RULES["paired-2.39"] = ("paired", 2.39)
-    out = Path(__file__).parent / "results" / "temperature_grid.json"
-    raise SystemExit(temperature_rule.main([*sys.argv[1:], "--out", str(out)]))
+    argv = sys.argv[1:]
+    if "--out" not in argv:
+        argv += ["--out", str(Path(__file__).parent / "results" / "temperature_grid.json")]
+    raise SystemExit(temperature_rule.main(argv))
