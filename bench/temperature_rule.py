@@ -97,9 +97,12 @@ def pick(rows: list[dict], rule: tuple[str, float]) -> dict:
     kind, parameter = rule
     if kind == "paired":
         sharpest = min(rows, key=lambda r: r["temperature"])
-        bound = {id(r): r["valid_gain"] - parameter * r["valid_gain_se"] for r in rows if r is not sharpest}
-        best = max((r for r in rows if r is not sharpest), key=lambda r: bound[id(r)])
-        return best if bound[id(best)] > 0 else sharpest
+
+        def bound(row: dict) -> float:
+            return row["valid_gain"] - parameter * row["valid_gain_se"]
+
+        best = max((r for r in rows if r is not sharpest), key=bound, default=sharpest)
+        return best if bound(best) > 0 else sharpest
     if kind in ("lcb", "lcb-emp"):
         se = "valid_se" if kind == "lcb" else "valid_se_empirical"
         return max(rows, key=lambda r: r["valid_dr"] - parameter * r[se])

@@ -34,10 +34,10 @@ SourceFormat = Literal["events", "obd", "otto", "retailrocket", "taobao"]
 EstimatorName = Literal["ips", "snips", "dm", "dr", "sndr", "switch-dr", "dr-os"]
 """Estimators of ``recrl.ope.estimators.ESTIMATORS`` (a test keeps the two equal)."""
 PropensityChoice = Literal["auto", "logged", "estimated"]
+"""Where the evaluation's propensities come from (``EvalConfig.propensity``)."""
 TemperatureRule = Literal["anchored", "lcb"]
 TEMPERATURE_RULES: tuple[str, ...] = get_args(TemperatureRule)
 """Rules of ``EvalConfig.temperature_rule``."""
-"""Where the evaluation's propensities come from (``EvalConfig.propensity``)."""
 MAX_CATEGORIES = 12
 """Categories the simulator has words for (``len(recrl.simulate.world.CATEGORY_WORDS)``, kept equal by a test)."""
 MAX_SLATE_SIZE = 8

@@ -92,7 +92,7 @@ def greedy_slot_probs(scores: np.ndarray, slots: np.ndarray) -> np.ndarray:
 def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures: Sequence[float],
                        slate_size: int, q_logged: np.ndarray | None = None, q_candidates: np.ndarray | None = None,
                        z: float | None = None, rule: TemperatureRule | None = None,
-                       alpha: float | None = None) -> tuple[float, pl.DataFrame]:
+                       settings: EvalConfig | None = None) -> tuple[float, pl.DataFrame]:
     """The serving temperature chosen on the valid split, and the table of candidates.
 
         c_i(T) = sum_a pi_T(a | x_i, k_i) q_hat(x_i, a, k_i) + w_i (r_i - q_hat(x_i, a_i, k_i)),
@@ -100,12 +100,13 @@ def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures
         DR(T)  = mean_i c_i(T);  LCB(T) = DR(T) - z std_err(DR(T))       (std_err floored by q_hat)
         g_i(T) = c_i(T) - c_i(T_0),  T_0 the sharpest temperature;  LB(T) = mean g(T) - z_a std_err(g(T))
 
-    ``rule`` (EvalConfig.temperature_rule by default):
+    ``settings`` (default ``EvalConfig()``) gives the rule and its levels; ``z`` and ``rule`` override them.
+    ``rule``:
     - "anchored": T_0 unless a softer temperature's paired lower bound LB(T) is above 0, then the one with
       the highest LB; z_a = Phi^-1(1 - alpha / (N - 1)), one-sided, Bonferroni over the N - 1 softer
-      temperatures (alpha: EvalConfig.temperature_alpha). Paired on the same decisions, the difference's
+      temperatures (alpha: ``temperature_alpha``). Paired on the same decisions, the difference's
       noise is far below either DR's, so a sharp policy is not pushed soft by its own wide interval.
-    - "lcb": the highest LCB(T) (z: EvalConfig.temperature_z); a sharp softmax's heavy weights widen its
+    - "lcb": the highest LCB(T) (z: ``temperature_z``); a sharp softmax's heavy weights widen its
       bound, so this trades value for the ability to evaluate (HCOPE, Thomas et al. 2015).
 
     ``q_logged`` (n,) and ``q_candidates`` (n, V) come from a reward model that never saw the valid
@@ -115,10 +116,9 @@ def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures
     its ``gain_std_err`` and ``gain_lb``, SNIPS and Kish ESS.
     """
     n = len(valid)
-    defaults = EvalConfig()
-    z = defaults.temperature_z if z is None else z
-    rule = defaults.temperature_rule if rule is None else rule
-    alpha = defaults.temperature_alpha if alpha is None else alpha
+    settings = EvalConfig() if settings is None else settings
+    z = settings.temperature_z if z is None else z
+    rule = settings.temperature_rule if rule is None else rule
     if rule not in TEMPERATURE_RULES:
         raise ValueError(f"temperature rule must be one of {TEMPERATURE_RULES}, got {rule!r}")
     q_logged = np.zeros(n) if q_logged is None else q_logged
@@ -137,7 +137,7 @@ def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures
                      "dr_std_err_empirical": float(dr.contributions.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
                      "snips": float((weight * valid.reward).sum() / weight.sum()), "ess": dr.ess})
     sharpest = int(np.argmin(temperatures))
-    z_anchor = NormalDist().inv_cdf(1.0 - alpha / max(len(rows) - 1, 1))
+    z_anchor = NormalDist().inv_cdf(1.0 - settings.temperature_alpha / max(len(rows) - 1, 1))
     for row, contribution in zip(rows, contributions, strict=True):
         gain = contribution - contributions[sharpest]  # (n,) g_i(T)
         gain_std_err = float(gain.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
@@ -149,7 +149,7 @@ def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures
     else:
         bounds = table["gain_lb"].to_numpy().copy()
         bounds[sharpest] = -np.inf
-        best = int(np.argmax(bounds)) if len(rows) > 1 and bounds.max() > 0 else sharpest
+        best = int(np.argmax(bounds)) if bounds.max() > 0 else sharpest
     return float(table["temperature"][best]), table
 
 
@@ -217,8 +217,7 @@ def evaluate_policy(policy: Policy, kind: str, valid: TransitionArrays, test: Tr
     """Choose the temperature on valid (``choose_temperature``; ``valid_q`` = the valid split's
     (q_logged, q_candidates)), then estimate, rank and (simulator) measure the truth on test."""
     temperature, _ = choose_temperature(score_states(policy, valid.states), valid, temperatures, slate_size,
-                                        *(valid_q or (None, None)), z=config.temperature_z,
-                                        rule=config.temperature_rule, alpha=config.temperature_alpha)
+                                        *(valid_q or (None, None)), settings=config)
     policy.temperature = temperature
     scores = score_states(policy, test.states)  # (B, V)
     probs = decision_probs(scores, test.position, temperature, slate_size)  # (B, V)

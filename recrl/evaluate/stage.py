@@ -198,8 +198,7 @@ def fold_temperatures(policy, valid: TransitionArrays, valid_q: tuple[np.ndarray
     for fold in np.unique(folds):
         rest = folds != fold
         out[~rest], _ = choose_temperature(scores[rest], valid.take(rest), temperatures, slate_size,
-                                           valid_q[0][rest], valid_q[1][rest], z=config.temperature_z,
-                                           rule=config.temperature_rule, alpha=config.temperature_alpha)
+                                           valid_q[0][rest], valid_q[1][rest], settings=config)
     return out
 
 
