@@ -47,7 +47,6 @@ from recrl.baselines import (
 )
 from recrl.config import AgentConfig, SequentialConfig, TextConfig
 from recrl.evaluate.offpolicy import (
-    GREEDY,
     RewardFeatures,
     choose_temperature,
     fit_reward_model,
@@ -56,7 +55,7 @@ from recrl.evaluate.offpolicy import (
 )
 from recrl.ingest import ingest
 from recrl.lake import DataLayout
-from recrl.policies import slate_size_of
+from recrl.policies import GREEDY, slate_size_of
 from recrl.simulate import write_logs
 from recrl.simulate.scenarios import SCENARIOS, TUNE_SEEDS
 from recrl.simulate.truth import Simulator

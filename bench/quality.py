@@ -5,8 +5,9 @@ data root, ingest, build states, train the actor-critic and run the evaluation s
 ``pipelines/nightly.py`` does (without Prefect and the warehouse). Per policy that ``evaluate_run``
 returns (so new baselines or agents added there appear here unchanged): its true value, DR with its
 95% bootstrap CI and whether the CI covers the truth, and the true value of the same scores served
-greedily (the deterministic top-K slate, ``recrl.evaluate.offpolicy.GREEDY``) through the same truth
-function, so the value given up by the explored (valid-chosen) temperature is true - greedy. Per world: the uniform,
+greedily (the top-K slate with the uniform share every served slate has, ``recrl.policies.GREEDY``, also
+the sharpest point of the serving grid) through the same truth function, so the value given up by the
+valid-chosen temperature is greedy - true. Per world: the uniform,
 logging and oracle true values on the test day.
 
 Seeds are either for tuning ("tune", ``TUNE_SEEDS``) or held out ("report", ``REPORT_SEEDS``); by
@@ -41,10 +42,11 @@ import recrl.evaluate.stage as stage
 from recrl.agents.coordinator import anchor_index, anchored_choice
 from recrl.agents.fit import fit_actor_critic, fit_sequential
 from recrl.config import AgentConfig, EvalConfig, SequentialConfig
-from recrl.evaluate.offpolicy import GREEDY, decision_probs, score_states
+from recrl.evaluate.offpolicy import decision_probs, score_states
 from recrl.ingest import ingest
 from recrl.lake import DataLayout
 from recrl.ope import estimate
+from recrl.policies import GREEDY
 from recrl.simulate import write_logs
 from recrl.simulate.diagnostics import reference_values
 from recrl.simulate.scenarios import REPORT_SEEDS, SCENARIOS, TUNE_SEEDS, Scenario
@@ -384,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             "agent_epochs": sections["agent"].epochs,
             "sequential_epochs": sections["sequential"].epochs,
             "n_bootstrap": sections["eval"].n_bootstrap,
-            "greedy": "deterministic top-K slate",
+            "greedy": "top-K slate with the SERVING_EPSILON uniform share",
             "agent": dataclasses.asdict(sections["agent"]),
             "seeds": {"tune": list(TUNE_SEEDS), "report": list(REPORT_SEEDS)},
             "elapsed_s": time.perf_counter() - started,

@@ -50,7 +50,6 @@ from recrl.baselines import (
 )
 from recrl.config import AgentConfig, SequentialConfig, TextConfig
 from recrl.evaluate.offpolicy import (
-    GREEDY,
     RewardFeatures,
     choose_temperature,
     decision_probs,
@@ -59,7 +58,7 @@ from recrl.evaluate.offpolicy import (
     simulator_truth,
 )
 from recrl.ope import estimate
-from recrl.policies import slate_size_of
+from recrl.policies import GREEDY, slate_size_of
 from recrl.simulate.scenarios import SCENARIOS, TUNE_SEEDS
 from recrl.simulate.truth import Simulator
 from recrl.states import load_transitions, load_vocab, to_arrays

@@ -424,8 +424,10 @@ class BaselineConfig:
     """Neighbours kept per item in item-kNN."""
     knn_history_items: Count = 5
     """Most recent history items in the bag of every history-based baseline (item-kNN, session-kNN, PureSVD)."""
-    temperatures: Annotated[tuple[Positive, ...], Field(min_length=1)] = (0.05, 0.1, 0.2, 0.5, 1.0)
-    """Softmax temperatures (> 0) tried on the validation split (chosen by validation reward, never on test)."""
+    temperatures: Annotated[tuple[NonNegative, ...], Field(min_length=1)] = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
+    """Serving temperatures tried on the validation split (chosen by ``EvalConfig.temperature_rule``, never on
+    test): softmax temperatures > 0, and 0, the greedy slate (``recrl.policies.GREEDY``), every policy's
+    sharpest point at any scale of its scores."""
     popularity_prior: NonNegative = 100.0
     """m of exposure-debiased popularity (r_i + m mean) / (n_i + m): impressions' worth of prior at the
     global reward per impression."""

@@ -11,6 +11,15 @@ puts the logged item at the logged position: the *position marginal* ``pi(a | x,
 That is the same quantity the logging policy's propensity records (``propensity`` = beta(a | x, k)),
 so importance weights pi/beta compare like with like.
 
+Temperature ``GREEDY`` (0) is the limit T -> 0, served exactly at any scale of the scores: the K best-scored
+items in order (ties to the lower index), with the same uniform share,
+
+    pi(a | x, k) = (1 - eps) [a is ranked k-th by scores(x)] + eps / V'.
+
+It is every policy's sharpest point: a softmax at a small T is near-greedy only for scores that spread
+widely, and its slots 2..K fall to the numerical floor once the runner-up's weight underflows
+(docs/agent.md, "Greedy as a serving point").
+
 Vocabulary indices 0 (padding) and 1 (unknown) are never recommended.
 """
 
@@ -33,6 +42,8 @@ at every slot, so logs a policy writes support off-policy evaluation later. Mixe
 into the softmax: mixed into the softmax, a sharp policy's top item took nearly all of its mass and
 slots 2..K were drawn from what was left, mostly the uniform share (at T = 0.2 the actor-critic's slots
 2 and 3 were close to random; docs/agent.md)."""
+GREEDY = 0.0
+"""Serving temperature of the greedy slate: the top-K items by score, with the uniform share (module docstring)."""
 SOFTMAX_FLOOR = 1e-100
 """Mass of a uniform floor in the Plackett-Luce weights (``softmax_probs``): numerical only, so no weight
 underflows to 0 (a slot no item could fill) and every log-probability stays finite. It was 1e-6, to keep the
@@ -111,6 +122,45 @@ def explore(marginals: np.ndarray, n_servable: int | None = None) -> np.ndarray:
     else:
         out += SERVING_EPSILON / n_servable
     return out
+
+
+def served_slot_probs(scores: np.ndarray, slots: np.ndarray, temperature: float, chunk: int = 2048) -> np.ndarray:
+    """(B, V) pi(a | x_b, k_b) of the slate served at ``temperature`` for every item a at slot ``slots[b]``:
+    Plackett-Luce of ``softmax_probs`` (the greedy slate at ``GREEDY``), with its uniform share (``explore``)."""
+    slots = np.asarray(slots)
+    if temperature == GREEDY:
+        return explore(greedy_slot_probs(scores, slots))
+    return np.concatenate([
+        explore(plackett_luce_slot_marginals(softmax_probs(scores[s:s + chunk], temperature), slots[s:s + chunk]))
+        for s in range(0, len(scores), chunk)
+    ]) if len(scores) else np.zeros(np.shape(scores))
+
+
+def served_slate_marginals(scores: np.ndarray, temperature: float, slate_size: int) -> np.ndarray:
+    """(B, V, K) position marginals of the slate served at ``temperature``, every slot at once
+    (``served_slot_probs`` per slot): ``slate_marginals`` with the uniform share."""
+    return explore(slate_marginals(scores, temperature, slate_size))
+
+
+def slate_marginals(scores: np.ndarray, temperature: float, slate_size: int) -> np.ndarray:
+    """(B, V, K) position marginals of the Plackett-Luce slate of ``softmax_probs(scores / temperature)``,
+    or of the greedy slate at ``GREEDY``, before the uniform share."""
+    if temperature == GREEDY:
+        scores = np.asarray(scores, dtype=np.float64)
+        return np.stack([greedy_slot_probs(scores, np.full(len(scores), k)) for k in range(slate_size)], axis=2)
+    return plackett_luce_marginals(softmax_probs(scores, temperature), slate_size)
+
+
+def greedy_slot_probs(scores: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """(B, V) one-hot of the item at rank ``slots[b]`` (0 = best) among the non-reserved items of
+    ``scores[b]``; ties go to the lower index (a stable sort), as ``recrl.evaluate.ranking`` breaks none.
+    The greedy slate without its uniform share."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores[:, N_RESERVED:], axis=1, kind="stable") + N_RESERVED  # (B, V - 2)
+    rows = np.arange(len(scores))
+    probs = np.zeros_like(scores)
+    probs[rows, order[rows, slots]] = 1.0
+    return probs
 
 
 def plackett_luce_marginals(probs: np.ndarray, slate_size: int) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 
 from recrl import policies
 from recrl.policies import (
+    GREEDY,
     MAX_SLATE_SIZE,
     N_RESERVED,
     SERVING_EPSILON,
@@ -16,6 +17,8 @@ from recrl.policies import (
     explore,
     plackett_luce_marginals,
     plackett_luce_slot_marginals,
+    served_slate_marginals,
+    served_slot_probs,
     slate_size_of,
     softmax_probs,
 )
@@ -177,3 +180,22 @@ def test_served_slates_explore_at_every_slot_and_keep_the_ranking_in_later_slots
     assert served[0, 3, 1] > 0.95 and served[0, 4, 2] > 0.9
     on_sim_items = explore(np.full((1, 4, 2), 0.25), n_servable=4)  # a simulator's items: every column servable
     np.testing.assert_allclose(on_sim_items, 0.25)
+
+
+@pytest.mark.parametrize("temperature", [GREEDY, 0.3])
+def test_served_slate_marginals_are_the_served_slot_probabilities_of_every_slot(temperature) -> None:
+    """One served distribution whichever helper asks: every slot's column is ``served_slot_probs`` at that
+    slot, sums to 1, and every servable item keeps the uniform share; greedily, slot k is the k-th ranked
+    item (each item at most one slot), with the uniform share and nothing else."""
+    scores = np.random.default_rng(5).normal(size=(20, 30)) * 50.0
+    marginals = served_slate_marginals(scores, temperature, 4)
+    for k in range(4):
+        np.testing.assert_array_equal(marginals[:, :, k], served_slot_probs(scores, np.full(20, k), temperature))
+    np.testing.assert_allclose(marginals.sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(marginals[:, :N_RESERVED] == 0)
+    assert marginals[:, N_RESERVED:].min() >= SERVING_EPSILON / 28 * (1 - 1e-12)
+    if temperature == GREEDY:
+        top = np.argsort(-scores[:, N_RESERVED:], axis=1)[:, :4] + N_RESERVED
+        np.testing.assert_array_equal(marginals.argmax(axis=1), top)
+        np.testing.assert_allclose(marginals.max(axis=1), 1 - SERVING_EPSILON + SERVING_EPSILON / 28, rtol=1e-14)
+        assert marginals.sum(axis=2).max() <= 1.0 + 1e-12

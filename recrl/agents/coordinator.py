@@ -41,8 +41,9 @@ DR of a policy that puts its mass on rarely shown items rests on the reward mode
 penalty prices that extrapolation. Every agent alone is a candidate (the one-hot average: its own served
 distribution). Static weights: every combination of ``weight_grid`` values over ``max_members`` agents
 (the anchor and the others with the best score alone), normalised to sum 1. T_c is 1 for the average (a
-weighted geometric mean of distributions already served at their members' valid temperatures) and the
-best-scoring of the given temperatures for Borda and the gate, whose scores have no scale of their own.
+weighted geometric mean of distributions already served at their members' valid temperatures; or 0, the
+greedy slate of the fused scores, where the grid has it) and the best-scoring of the given temperatures for
+Borda and the gate, whose scores have no scale of their own.
 Each fusion's best-scoring candidate and every agent alone then compete for service.
 
 The served team (``anchored_choice``). One valid day ranks a dozen candidates with much noise: the
@@ -80,19 +81,23 @@ from recrl.agents.protocol import Agent, load_agent, register_loader, write_agen
 from recrl.config import CoordinatorConfig, EvalConfig
 from recrl.evaluate.offpolicy import decision_probs, score_states
 from recrl.ope import estimate
-from recrl.policies import N_RESERVED, StateBatch, log_softmax
+from recrl.policies import GREEDY, N_RESERVED, StateBatch, log_softmax
 from recrl.states.export import TransitionArrays
 
 log = logging.getLogger(__name__)
 FUSIONS: tuple[str, ...] = ("average", "borda", "gate")
 GATE_L2 = 1e-3
 """l2 of the gate's matrix: keeps it finite where one member wins every positive."""
+GREEDY_FUSION_TEMPERATURE = 0.05
+"""The temperature a member served greedily (``GREEDY``) enters a fusion at: its log-probabilities are -inf
+off its top item, so its ranking is given the scale of the sharpest softmax of the default grid (what such
+members served before the greedy slate joined the grid). The team itself can be served greedily."""
 
 
 def log_served(agent: Agent, states: StateBatch, temperatures: np.ndarray | None = None) -> np.ndarray:
     """(B, V) log p_j(a | s) of what ``agent`` serves at its temperature, or at ``temperatures`` (B,) per
-    state: its Plackett-Luce weights, exact (``recrl.policies.log_softmax``); reserved indices 0 (never
-    served). No floor: a floor ties every item below it, so a sharp member's ranking after its first few
+    state: its Plackett-Luce weights, exact (``recrl.policies.log_softmax``; a greedy member's at
+    ``GREEDY_FUSION_TEMPERATURE``); reserved indices 0 (never served). No floor: a floor ties every item below it, so a sharp member's ranking after its first few
     items would be lost (its slots 2..K drawn uniformly, and Borda ranks of the tied items by index); a
     one-hot team serves its member exactly."""
     scores = score_states(agent, states)
@@ -100,7 +105,7 @@ def log_served(agent: Agent, states: StateBatch, temperatures: np.ndarray | None
     log_probs = np.empty(scores.shape)
     for temperature in np.unique(temperatures):  # log_softmax is row-wise: one call per temperature
         rows = temperatures == temperature
-        log_probs[rows] = log_softmax(scores[rows], temperature)
+        log_probs[rows] = log_softmax(scores[rows], GREEDY_FUSION_TEMPERATURE if temperature == GREEDY else temperature)
     log_probs[:, :N_RESERVED] = 0.0
     return log_probs
 
@@ -334,8 +339,9 @@ def choose_team(agents: Sequence[Agent], valid: ValidDays, coordinator: Coordina
                                  for agent, t in zip(agents, member_temperatures, strict=True)])  # (M, B, V)
 
     def scored(fusion: str, weights: np.ndarray, scores: np.ndarray, gate=None) -> Candidate:
-        # The geometric mean of served distributions is served as it is; rank points have no scale of their own.
-        tried = (1.0,) if fusion == "average" else temperatures
+        # The geometric mean of served distributions is served as it is (or greedily, where the grid has the
+        # greedy slate: a one-hot average then serves a greedy member exactly); rank points have no scale.
+        tried = (1.0,) + ((GREEDY,) if GREEDY in temperatures else ()) if fusion == "average" else temperatures
         return max((Candidate(fusion, weights, t, *score_candidate(scores, t, valid, coordinator, eval_config,
                                                                    slate_size), gate=gate) for t in tried),
                    key=lambda c: c.score)

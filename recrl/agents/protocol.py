@@ -10,7 +10,8 @@ agent) is an ``Agent``:
     load_agent(directory)     the agent saved there, scoring identically
 
 The served distribution is always a Plackett-Luce slate from ``softmax_probs(item_scores / temperature)``
-(reserved indices at 0), a uniform slate 0.1% of the time (``recrl.policies.explore``), so
+(reserved indices at 0; the greedy slate at temperature ``GREEDY``), a uniform slate 0.1% of the time
+(``recrl.policies.explore``), so
 ``slate_marginals`` is the one
 helper ``served_marginals`` for every agent and the evaluation treats each alike. Existing policies are
 adapted by thin subclasses or wrappers: their scoring code is not touched.
@@ -34,7 +35,7 @@ from recrl.agents.networks import ActorCritic, SequentialRecommender
 from recrl.agents.sequential import SequentialPolicy, load_sequential, save_sequential
 from recrl.baselines.store import load_baseline, save_baseline
 from recrl.config import AgentConfig, SequentialConfig
-from recrl.policies import N_RESERVED, StateBatch, explore, plackett_luce_marginals, softmax_probs
+from recrl.policies import N_RESERVED, StateBatch, served_slate_marginals
 
 AGENT_FILE = "agent.json"
 """``{directory}/agent.json``: ``{"kind": ..., "name": ..., "temperature": ...}`` of a saved agent."""
@@ -58,8 +59,8 @@ class Agent(Protocol):
 
 def served_marginals(agent: Agent, states: StateBatch, slate_size: int) -> np.ndarray:
     """(B, V, K) position marginals of the slate ``agent`` serves at its temperature (Plackett-Luce with
-    its uniform share, ``recrl.policies.explore``)."""
-    return explore(plackett_luce_marginals(softmax_probs(agent.item_scores(states), agent.temperature), slate_size))
+    its uniform share, ``recrl.policies.served_slate_marginals``)."""
+    return served_slate_marginals(agent.item_scores(states), agent.temperature, slate_size)
 
 
 def write_agent_file(directory: Path, kind: str, name: str, temperature: float, **extra) -> Path:

@@ -12,8 +12,9 @@ temperature unless a softer one's DR is higher by a paired lower bound on the sa
 (``choose_temperature``, rule "anchored"; the rule "lcb", the highest DR - z std_err, trades value
 against the ability to evaluate: HCOPE, Thomas et al. 2015; SCOPE-RL's lower-bound selection). The test
 split is only reported.
-Temperature ``GREEDY`` (0) is the deterministic top-K slate, slot k the k-th ranked item: what
-"serving greedily" means when the value given up by exploring is reported.
+Temperature ``GREEDY`` (0) is the greedy slate, slot k the k-th ranked item with the uniform share
+(``recrl.policies``): every policy's sharpest serving point, and what "serving greedily" means when the
+value given up by exploring is reported.
 """
 
 from __future__ import annotations
@@ -32,20 +33,11 @@ from recrl.evaluate.ranking import hit_and_ndcg, item_ranks
 from recrl.ope import estimate, estimate_all
 from recrl.ope.reward_model import cross_fitted_q
 from recrl.ope.rows import estimate_rows
-from recrl.policies import (
-    N_RESERVED,
-    Policy,
-    StateBatch,
-    explore,
-    plackett_luce_slot_marginals,
-    softmax_probs,
-)
+from recrl.policies import N_RESERVED, Policy, StateBatch, served_slot_probs
 from recrl.simulate.truth import Simulator, true_value
 from recrl.states.export import TransitionArrays
 from recrl.states.vocab import Vocabulary
 
-GREEDY = 0.0
-"""Temperature of the deterministic top-K slate (``decision_probs``); never a serving temperature."""
 MIN_ESS_SHARE = 0.02
 """Kish ESS share below which a baseline configuration's validation SNIPS is not trusted
 (``recrl.baselines.tuning`` reads it with the ``snips`` and ``ess`` columns of ``choose_temperature``)."""
@@ -63,30 +55,10 @@ def score_states(policy: Policy, states: StateBatch, chunk: int = 2048) -> np.nd
 
 def decision_probs(scores: np.ndarray, positions: np.ndarray, temperature: float, slate_size: int,
                    chunk: int = 2048) -> np.ndarray:
-    """(B, V) pi(a | x_i, k_i) for every item a at each decision's logged slot k_i (k = -1 -> top slot).
-
-    Temperature ``GREEDY`` (0) is the deterministic top-K slate: probability 1 for the item ranked
-    k_i-th by the scores (``greedy_slot_probs``); any other temperature the position marginal of the served
-    slate: Plackett-Luce from ``softmax_probs``, with its uniform share (``recrl.policies.explore``).
-    """
-    slots = np.clip(positions, 0, None)
-    if temperature == GREEDY:
-        return greedy_slot_probs(scores, slots)
-    return np.concatenate([
-        explore(plackett_luce_slot_marginals(softmax_probs(scores[s:s + chunk], temperature), slots[s:s + chunk]))
-        for s in range(0, len(scores), chunk)
-    ])
-
-
-def greedy_slot_probs(scores: np.ndarray, slots: np.ndarray) -> np.ndarray:
-    """(B, V) one-hot of the item at rank ``slots[b]`` (0 = best) among the non-reserved items of
-    ``scores[b]``; ties go to the lower index (a stable sort), as ``recrl.evaluate.ranking`` breaks none."""
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores[:, N_RESERVED:], axis=1, kind="stable") + N_RESERVED  # (B, V - 2)
-    rows = np.arange(len(scores))
-    probs = np.zeros_like(scores)
-    probs[rows, order[rows, slots]] = 1.0
-    return probs
+    """(B, V) pi(a | x_i, k_i) for every item a at each decision's logged slot k_i (k = -1 -> top slot): the
+    position marginal of the slate served at ``temperature`` (``recrl.policies.served_slot_probs``; the
+    greedy slate at ``GREEDY``)."""
+    return served_slot_probs(scores, np.clip(positions, 0, None), temperature, chunk)
 
 
 def choose_temperature(scores: np.ndarray, valid: TransitionArrays, temperatures: Sequence[float],

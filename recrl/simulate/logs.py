@@ -86,7 +86,8 @@ class SlateServer(Protocol):
     and (for history-based policies) the feedback of each step, in the order it happened. A server
     with an ``exploration`` share e > 0 (``recrl.simulate.serve.PolicyServer``) serves a uniform slate
     over its items of nonzero probability e of the time and a Plackett-Luce slate of its probabilities
-    otherwise; its marginals include that share. Without one, every slate is Plackett-Luce."""
+    otherwise (a ``greedy`` server: each slot's likeliest item); its marginals include that share.
+    Without one, every slate is Plackett-Luce."""
 
     policy_id: str
 
@@ -139,11 +140,15 @@ def _simulate_day(
         interest = state["interest"][u]  # (B, d) h at request time, before the slate's clicks
 
         probs, marginals = policy.serve(u, context)  # (B, n_items), (B, n_items, K)
-        slates = sample_slates(rng, probs, cfg.slate_size)  # (B, K)
+        if getattr(policy, "greedy", False):  # the greedy slate: each slot's likeliest item, a distinct one
+            slates = marginals.argmax(axis=1)  # (B, K)
+        else:
+            slates = sample_slates(rng, probs, cfg.slate_size)  # (B, K)
         exploration = getattr(policy, "exploration", 0.0)
         if exploration > 0:  # a uniform slate over the served items for that share of requests
             uniform = np.flatnonzero(rng.random(n) < exploration)
-            slates[uniform] = sample_slates(rng, (probs[uniform] > 0).astype(np.float64), cfg.slate_size)
+            support = marginals[uniform].sum(axis=2) > 0  # (b, n_items) the items it can show
+            slates[uniform] = sample_slates(rng, support.astype(np.float64), cfg.slate_size)
         propensity = marginals[rows, slates, positions]  # (B, K)
         q = dynamics.slot_value(world, u, interest, reward_click, reward_purchase)  # (B, n_items)
         logging_value = bias[None, :] * np.einsum("bak,ba->bk", marginals, q)  # (B, K)

@@ -2,10 +2,11 @@
 
 ``write_logs`` writes the history days with the built-in logging policy and saves the simulator's
 hidden state; ``serve_day`` continues from that state for one day, each slate a Plackett-Luce draw
-from the served policy's probabilities ``softmax_probs(scores / T)`` over the vocabulary, and logs
+from the served policy's probabilities ``softmax_probs(scores / T)`` over the vocabulary (at T = ``GREEDY``
+the top-K items by score), a uniform slate ``SERVING_EPSILON`` of the time, and logs
 
-* the impression's propensity: the policy's exact Plackett-Luce position marginal pi(a | x, k) at
-  the shown slot (``recrl.policies.plackett_luce_marginals``), the very quantity the evaluation
+* the impression's propensity: the policy's exact position marginal pi(a | x, k) at the shown slot
+  (``recrl.policies.slate_marginals`` with its uniform share), the very quantity the evaluation
   computes for that policy at that decision, and its ``policy_id``;
 * the truth of the day appended to ``decisions.parquet`` (``logging_value`` is then the *served*
   policy's expected reward at each slot) and ``requests.parquet``.
@@ -28,13 +29,14 @@ import polars as pl
 from recrl.config import SimConfig
 from recrl.lake import write_atomic
 from recrl.policies import (
+    GREEDY,
     PAD_INDEX,
     SERVING_EPSILON,
     UNKNOWN_INDEX,
     Policy,
     StateBatch,
     explore,
-    plackett_luce_marginals,
+    slate_marginals,
     softmax_probs,
 )
 from recrl.schema import HISTORY_TYPE_CODE
@@ -75,6 +77,12 @@ class PolicyServer:
             deque(histories.get(user_id, [])[-history_len:], maxlen=history_len) for user_id in world.user_ids
         ]
 
+    @property
+    def greedy(self) -> bool:
+        """Serving the greedy slate (temperature ``GREEDY``): ``recrl.simulate.logs`` shows each slot's
+        likeliest item instead of a Plackett-Luce draw from ``serve``'s probabilities."""
+        return self.policy.temperature == GREEDY
+
     def states(self, users: np.ndarray) -> StateBatch:
         """(B, N) left-padded history of each user, as ``recrl.states.export`` builds it."""
         items = np.full((len(users), self.history_len), PAD_INDEX, dtype=np.int64)
@@ -98,9 +106,10 @@ class PolicyServer:
                 raise ValueError(
                     f"policy scores {scores.shape[1]} items, the vocabulary has {self.vocab_size}"
                 )
-            served = softmax_probs(scores, self.policy.temperature)  # (b, V), reserved at 0
-            probs[rows][:, self.served] = served[:, columns]
-            marginals[rows][:, self.served] = plackett_luce_marginals(served, slate_size)[:, columns]
+            at_slots = slate_marginals(scores, self.policy.temperature, slate_size)  # (b, V, K), reserved at 0
+            marginals[rows][:, self.served] = at_slots[:, columns]
+            probs[rows][:, self.served] = (at_slots[:, columns, 0] if self.greedy  # the slate's first slot
+                                           else softmax_probs(scores, self.policy.temperature)[:, columns])
         # A uniform slate over the served items ``exploration`` of the time (``recrl.simulate.logs`` draws it).
         marginals[:, self.served] = explore(marginals[:, self.served], int(self.served.sum()))
         return probs, marginals

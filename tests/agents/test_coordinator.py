@@ -10,6 +10,7 @@ import pytest
 
 from recrl.agents.coordinator import (
     FUSIONS,
+    GREEDY_FUSION_TEMPERATURE,
     Candidate,
     Team,
     ValidDays,
@@ -27,7 +28,7 @@ from recrl.agents.protocol import BaselineAgent, ExplorationAgent
 from recrl.baselines import fit_baselines, interactions_from_transitions
 from recrl.config import BaselineConfig, CoordinatorConfig, EvalConfig, FusionName
 from recrl.evaluate.offpolicy import decision_probs
-from recrl.policies import N_RESERVED, SERVING_EPSILON, StateBatch, slate_size_of, softmax_probs
+from recrl.policies import GREEDY, N_RESERVED, SERVING_EPSILON, StateBatch, slate_size_of, softmax_probs
 from recrl.states import load_transitions, to_arrays
 from recrl.states.export import TransitionArrays
 
@@ -268,3 +269,21 @@ def test_a_one_hot_team_serves_a_sharp_member_s_whole_slate_exactly() -> None:
     np.testing.assert_allclose(served_by_team, served_alone, atol=1e-12)
     third = served_alone[positions == 2]
     assert (third.argmax(axis=1) == N_ITEMS - 3).all() and third.max() > 0.99  # the third-ranked item
+
+
+def test_a_greedy_member_enters_fusions_at_a_finite_scale_and_a_greedy_one_hot_team_serves_it_exactly() -> None:
+    """A member served greedily has log-probabilities of -inf off its top item; it enters a fusion as its
+    softmax at ``GREEDY_FUSION_TEMPERATURE`` (finite everywhere), and the one-hot average served greedily is
+    the member's own greedy slate at every slot."""
+    states = decisions(60, 9, lambda a, f: a == 2).states
+    greedy = ExplorationAgent(np.arange(N_ITEMS, dtype=float) ** 2, GREEDY, "actor-critic")
+    other = fixed_agent([2, 3], name="text")
+    log_probs = log_served(greedy, states)
+    assert np.isfinite(log_probs).all()
+    greedy.temperature = GREEDY_FUSION_TEMPERATURE
+    np.testing.assert_array_equal(log_probs, log_served(greedy, states))
+    greedy.temperature = GREEDY
+    team = Team([greedy, other], "average", weights=np.array([1.0, 0.0]), temperature=GREEDY)
+    positions = np.arange(60) % 3
+    np.testing.assert_array_equal(decision_probs(team.item_scores(states), positions, GREEDY, 3),
+                                  decision_probs(greedy.item_scores(states), positions, GREEDY, 3))

@@ -11,30 +11,33 @@ from recrl.baselines import PopularityPolicy, PureSVDPolicy, fit_baselines, inte
 from recrl.baselines.cf import ItemKNNPolicy
 from recrl.config import EvalConfig
 from recrl.evaluate.offpolicy import (
-    GREEDY,
     RewardFeatures,
     choose_temperature,
     decision_probs,
     fit_reward_model,
-    greedy_slot_probs,
     score_states,
     simulator_truth,
 )
-from recrl.policies import N_RESERVED, StateBatch, slate_size_of
+from recrl.policies import GREEDY, N_RESERVED, SERVING_EPSILON, StateBatch, greedy_slot_probs, slate_size_of
 from recrl.simulate.truth import Simulator
 from recrl.states import load_transitions, load_vocab, to_arrays
 from recrl.states.export import TransitionArrays
 
 
 def test_greedy_puts_the_kth_ranked_item_at_slot_k() -> None:
+    """The greedy slate with the uniform share: 1 - eps + eps / V' for the k-th ranked item, eps / V' for
+    every other servable item, 0 for the reserved ones."""
     rng = np.random.default_rng(0)
     scores = rng.normal(size=(50, 12))
     slots = rng.integers(0, 3, 50)
     probs = decision_probs(scores, slots, GREEDY, 3)
-    np.testing.assert_array_equal(probs.sum(axis=1), 1.0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-15)
+    uniform = SERVING_EPSILON / (12 - N_RESERVED)
     for b in range(50):
         ranked = N_RESERVED + np.argsort(-scores[b, N_RESERVED:])  # best first, reserved items excluded
-        assert probs[b, ranked[slots[b]]] == 1.0
+        expected = np.r_[0.0, 0.0, np.full(10, uniform)]
+        expected[ranked[slots[b]]] += 1.0 - SERVING_EPSILON
+        np.testing.assert_allclose(probs[b], expected, rtol=0, atol=1e-15)
     # Ties go to the lower index, and a reserved index is never served however high its score.
     tied = np.zeros((1, 6))
     tied[0, 0] = 9.0
@@ -47,11 +50,11 @@ def test_a_sharp_softmax_is_not_the_greedy_slate() -> None:
     scores = np.array([[0.0, 0.0, 3.0, 2.0, 1.0, 0.5, 0.2, 0.1]])
     sharp = decision_probs(scores, np.array([1]), 1e-3, 2)
     assert sharp[0, 3] < 0.5
-    assert decision_probs(scores, np.array([1]), GREEDY, 2)[0, 3] == 1.0
+    assert decision_probs(scores, np.array([1]), GREEDY, 2)[0, 3] > 1.0 - SERVING_EPSILON
 
 
 def test_the_anchored_rule_leaves_the_sharpest_temperature_only_for_a_paired_gain() -> None:
-    """Rewards follow the logged item's score: the sharpest softmax earns the most, and no softer
+    """Rewards follow the logged item's score: the greedy slate earns the most, and no softer
     temperature's paired bound is above 0. Negate the scores and the flattest (least wrong) one wins
     by a bound above 0; an unknown rule is refused."""
     rng = np.random.default_rng(3)
@@ -61,12 +64,12 @@ def test_the_anchored_rule_leaves_the_sharpest_temperature_only_for_a_paired_gai
     best = N_RESERVED + np.argmax(scores[:, N_RESERVED:], axis=1)
     reward = (rng.random(n) < np.where(action == best, 0.6, 0.05)).astype(np.float64)
     valid = _decisions(action, reward, np.full(n, 1.0 / (n_items - N_RESERVED)))
-    temperatures = (0.05, 0.5, 5.0)
+    temperatures = (GREEDY, 0.05, 0.5, 5.0)  # the greedy slate is the sharpest
     chosen, table = choose_temperature(scores, valid, temperatures, slate_size)
-    assert chosen == 0.05
+    assert chosen == GREEDY
     assert (table["gain_lb"].to_numpy()[1:] < 0).all()
     chosen, table = choose_temperature(-scores, valid, temperatures, slate_size)
-    assert chosen == 5.0 and table["gain_lb"][2] > 0
+    assert chosen == 5.0 and table["gain_lb"][3] > 0
     with pytest.raises(ValueError, match="temperature rule"):
         choose_temperature(scores, valid, temperatures, slate_size, rule="best")
 

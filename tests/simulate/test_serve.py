@@ -2,8 +2,9 @@
 
 The history days are logged by the built-in logging policy and run through the real stages; then one
 day is served by item-kNN (a history-based policy, so the served state must be the one the states stage
-rebuilds) and run through ingest and states again. Every impression of the new day must carry exactly
-the position marginal the evaluation computes for item-kNN at that decision, and its policy id.
+rebuilds) and run through ingest and states again, once at a softmax temperature and once greedily (the
+top-K slate). Every impression of the new day must carry exactly the position marginal the evaluation
+computes for item-kNN at that decision, and its policy id.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from recrl.baselines import ItemKNNPolicy, interactions_from_transitions
 from recrl.evaluate.offpolicy import decision_probs, score_states
 from recrl.ingest import ingest
 from recrl.lake import DataLayout
-from recrl.policies import N_RESERVED
+from recrl.policies import GREEDY, N_RESERVED, SERVING_EPSILON
 from recrl.simulate import write_logs
 from recrl.simulate.logs import SimState
 from recrl.simulate.serve import ServedPolicy, serve_day
@@ -27,8 +28,8 @@ from recrl.states import build_states, load_transitions, load_vocab, to_arrays
 POLICY_ID = "test-run/item-knn"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, make_tiny_config):
+@pytest.fixture(scope="module", params=[0.2, GREEDY], ids=["softmax", "greedy"])
+def served(request, tmp_path_factory, make_tiny_config):
     root = tmp_path_factory.mktemp("served")
     config = make_tiny_config(root)
     layout = DataLayout(root)
@@ -37,7 +38,7 @@ def served(tmp_path_factory, make_tiny_config):
     vocab = load_vocab(layout)
     interactions = interactions_from_transitions(load_transitions(layout, "train"), vocab.size)
     policy = ItemKNNPolicy(interactions, config.baselines)
-    policy.temperature = 0.2
+    policy.temperature = request.param
     before = SimState.load(layout.truth)
     item_vocab = {item_id: i for i, item_id in enumerate(vocab.item_ids) if i >= N_RESERVED}
     served = ServedPolicy(policy, POLICY_ID, item_vocab, vocab.size, config.states.history_len)
@@ -63,6 +64,10 @@ def test_served_day_logs_the_policys_own_plackett_luce_marginals(served) -> None
         np.arange(len(test)), test.action
     ]
     assert np.median(np.abs(test.propensity / other - 1)) > 0.1
+    if served.policy.temperature == GREEDY:  # each slot shows the item ranked there, but for the uniform slates
+        ranked_there = test.propensity > 1.0 - SERVING_EPSILON
+        assert 0.99 < ranked_there.mean() < 1.0
+        np.testing.assert_array_equal(np.argmax(probs, axis=1)[ranked_there], test.action[ranked_there])
 
 
 def test_served_day_carries_its_policy_id_truth_and_state(served) -> None:
