@@ -49,7 +49,7 @@ from recrl.ope import estimate
 from recrl.policies import GREEDY
 from recrl.simulate import write_logs
 from recrl.simulate.diagnostics import reference_values
-from recrl.simulate.scenarios import REPORT_SEEDS, SCENARIOS, TUNE_SEEDS, Scenario
+from recrl.simulate.scenarios import REPORT_SEEDS, SCENARIOS, SPENT_SEEDS, TUNE_SEEDS, Scenario
 from recrl.states import build_states
 
 SIZES = {"n_users": 1500, "n_days": 5}
@@ -321,13 +321,13 @@ def summary(runs: list[dict]) -> dict:
 
 def parse_seeds(text: str) -> list[tuple[int, str]]:
     """'report', 'tune', 'all' or a comma list of ints -> [(seed, role)]."""
-    roles = {s: "tune" for s in TUNE_SEEDS} | {s: "report" for s in REPORT_SEEDS}
+    roles = {s: "tune" for s in TUNE_SEEDS} | {s: "report" for s in REPORT_SEEDS} | {s: "spent" for s in SPENT_SEEDS}
     if text == "report":
         return [(s, "report") for s in REPORT_SEEDS]
     if text == "tune":
         return [(s, "tune") for s in TUNE_SEEDS]
     if text == "all":
-        return sorted(roles.items(), key=lambda item: (item[1] != "tune", item[0]))
+        return sorted(((s, r) for s, r in roles.items() if r != "spent"), key=lambda item: (item[1] != "tune", item[0]))
     return [(int(s), roles.get(int(s), "adhoc")) for s in text.split(",")]
 
 

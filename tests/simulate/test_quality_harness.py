@@ -26,7 +26,7 @@ def test_seed_roles(quality) -> None:
     assert {role for _, role in quality.parse_seeds("tune")} == {"tune"}
     every = quality.parse_seeds("all")
     assert [r for _, r in every] == ["tune"] * 2 + ["report"] * 3
-    assert quality.parse_seeds("31,999") == [(31, "report"), (999, "adhoc")]
+    assert quality.parse_seeds("41,31,999") == [(41, "report"), (31, "spent"), (999, "adhoc")]
 
 
 def test_policy_rows_take_any_policy_and_check_coverage(quality) -> None:
