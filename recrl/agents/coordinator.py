@@ -97,15 +97,16 @@ members served before the greedy slate joined the grid). The team itself can be 
 def log_served(agent: Agent, states: StateBatch, temperatures: np.ndarray | None = None) -> np.ndarray:
     """(B, V) log p_j(a | s) of what ``agent`` serves at its temperature, or at ``temperatures`` (B,) per
     state: its Plackett-Luce weights, exact (``recrl.policies.log_softmax``; a greedy member's at
-    ``GREEDY_FUSION_TEMPERATURE``); reserved indices 0 (never served). No floor: a floor ties every item below it, so a sharp member's ranking after its first few
-    items would be lost (its slots 2..K drawn uniformly, and Borda ranks of the tied items by index); a
-    one-hot team serves its member exactly."""
+    ``GREEDY_FUSION_TEMPERATURE``); reserved indices 0 (never served). No floor: a floor ties every item
+    below it, so a sharp member's ranking after its first few items would be lost (its slots 2..K drawn
+    uniformly, and Borda ranks of the tied items by index); a one-hot team serves its member exactly."""
     scores = score_states(agent, states)
     temperatures = np.full(len(scores), agent.temperature) if temperatures is None else temperatures
     log_probs = np.empty(scores.shape)
     for temperature in np.unique(temperatures):  # log_softmax is row-wise: one call per temperature
         rows = temperatures == temperature
-        log_probs[rows] = log_softmax(scores[rows], GREEDY_FUSION_TEMPERATURE if temperature == GREEDY else temperature)
+        scale = GREEDY_FUSION_TEMPERATURE if temperature == GREEDY else temperature
+        log_probs[rows] = log_softmax(scores[rows], scale)
     log_probs[:, :N_RESERVED] = 0.0
     return log_probs
 
